@@ -1,0 +1,449 @@
+/*
+ * cmd_entry.c - `stoa add`, `edit`, `erase`: writing entries.
+ */
+#include <errno.h>
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cli/body.h"
+#include "cli/cli.h"
+#include "proto/err.h"
+
+/* Option name -> field: exact, with '-' as '_', or the plural (--theme). */
+static const schema_field *option_field(int kind, const char *opt) {
+  char name[64];
+  size_t n = strlen(opt);
+  if (n + 2 > sizeof name) return NULL;
+  for (size_t i = 0; i <= n; i++) name[i] = opt[i] == '-' ? '_' : opt[i];
+  const schema_field *f = schema_field_find(kind, name, n);
+  if (f) return f;
+  name[n] = 's';
+  name[n + 1] = 0;
+  return schema_field_find(kind, name, n + 1);
+}
+
+/* A batch of signed records waiting to be stored together. */
+typedef struct pubq {
+  store_item *items;
+  uint8_t **bufs;
+  size_t n, cap;
+} pubq;
+
+static int pubq_add(cli *c, pubq *q, int kind, const uint8_t *body, size_t blen,
+                    const stoa_key *signer, const uint8_t owner[32], const uint8_t *id_in) {
+  uint8_t id[ID_LEN];
+  size_t len;
+  int e;
+  if (q->n == q->cap) {
+    size_t nc = q->cap ? q->cap * 2 : 64;
+    store_item *ni = realloc(q->items, nc * sizeof *ni);
+    if (!ni) return STOA_ENOMEM;
+    q->items = ni;
+    uint8_t **nb = realloc(q->bufs, nc * sizeof *nb);
+    if (!nb) return STOA_ENOMEM;
+    q->bufs = nb;
+    q->cap = nc;
+  }
+  uint8_t *buf = malloc(REC_MAX);
+  if (!buf) return STOA_ENOMEM;
+  if (id_in) memcpy(id, id_in, ID_LEN);
+  else randombytes_buf(id, sizeof id);
+  const charter *ch = store_charter(c->st);
+  e = rec_build(kind, owner, id, cli_now(), signer->sk, body, blen, ch->id, buf, REC_MAX, &len);
+  if (e) { free(buf); return e; }
+  store_item *it = &q->items[q->n];
+  memset(it, 0, sizeof *it);
+  it->buf = buf;
+  it->len = len;
+  if ((e = rec_decode(buf, len, &it->r))) { free(buf); return e; }
+  it->sig_ok = rec_verify(&it->r, ch->id) == 0;
+  q->bufs[q->n++] = buf;
+  return 0;
+}
+
+static void pubq_free(pubq *q) {
+  for (size_t i = 0; i < q->n; i++) free(q->bufs[i]);
+  free(q->bufs);
+  free(q->items);
+}
+
+/* Stores the queue and prints the new ids.  Returns an exit code. */
+static int pubq_commit(cli *c, pubq *q) {
+  store_counts cnt = { 0 };
+  int e, r = 0;
+  for (size_t off = 0; off < q->n; off += 1000) {
+    size_t m = q->n - off < 1000 ? q->n - off : 1000;
+    if ((e = store_ingest(c->st, q->items + off, m, cli_now(), &cnt))) return cli_fail("cannot store", e);
+  }
+  json_t *arr = c->json ? json_array() : NULL;
+  for (size_t i = 0; i < q->n; i++) {
+    store_item *it = &q->items[i];
+    char id[2 * ID_LEN + 1];
+    cli_hex(it->r.h.id, ID_LEN, id);
+    if (it->status == ST_REJECTED) {
+      fprintf(stderr, "stoa: record %s rejected: %s\n", id,
+              it->err == STOA_ESCHEMA ? it->why.msg : stoa_strerror(it->err));
+      r = cli_exit_for(it->err);
+      continue;
+    }
+    if (arr) json_array_append_new(arr, json_pack("{s:s, s:s}", "id", id, "status",
+                                                  it->status == ST_PENDING ? "pending" : "new"));
+    else printf("%s\n", id);
+  }
+  if (arr) cli_json_out(arr);
+  if (cnt.pending && !c->quiet)
+    fprintf(stderr, "stoa: note: %zu record(s) are pending: they take effect once your network is "
+                    "admitted to the federation\n", cnt.pending);
+  return r;
+}
+
+static int add_json(cli *c, pubq *q, int kind, const char *file, const stoa_key *ed,
+                    const uint8_t owner[32], int *bad) {
+  FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
+  body_resolver res = { cli_ref_resolve, c };
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  unsigned long lineno = 0;
+  int e = 0;
+  if (!f) return cli_fail(file, -errno);
+  /* One JSON value (object or array of objects), else JSON Lines. */
+  json_error_t jerr;
+  json_t *all = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+  if (all) {
+    json_t *arr = json_is_array(all) ? all : NULL;
+    size_t cnt = arr ? json_array_size(arr) : 1;
+    for (size_t i = 0; i < cnt; i++) {
+      json_t *o = arr ? json_array_get(arr, i) : all;
+      const char *k = json_string_value(json_object_get(o, "kind"));
+      int kk = k ? rec_kind_from_name(k, strlen(k)) : kind;
+      body_error why = { "", "" };
+      msgpack_sbuffer sb;
+      msgpack_sbuffer_init(&sb);
+      if (!json_is_object(o) || !rec_kind_is_entry(kk)) {
+        fprintf(stderr, "stoa: %s: item %zu: not an org, actor or practice object\n", file, i + 1);
+        (*bad)++;
+      } else if ((e = body_from_json(kk, o, &res, &sb, &why)) ||
+                 (e = schema_check(kk, (uint8_t *)sb.data, sb.size, &why))) {
+        fprintf(stderr, "stoa: %s: item %zu: %s: %s\n", file, i + 1, why.field[0] ? why.field : "body",
+                why.msg[0] ? why.msg : stoa_strerror(e));
+        (*bad)++;
+      } else if ((e = pubq_add(c, q, kk, (uint8_t *)sb.data, sb.size, ed, owner, NULL))) {
+        msgpack_sbuffer_destroy(&sb);
+        break;
+      }
+      e = 0;
+      msgpack_sbuffer_destroy(&sb);
+    }
+    json_decref(all);
+    if (f != stdin) fclose(f);
+    return e ? cli_fail(file, e) : 0;
+  }
+  rewind(f);
+  while ((n = getline(&line, &cap, f)) > 0) {
+    lineno++;
+    if (strspn(line, " \t\r\n") == (size_t)n) continue;
+    json_t *o = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o) {
+      fprintf(stderr, "stoa: %s:%lu: not JSON: %s\n", file, lineno, jerr.text);
+      (*bad)++;
+      continue;
+    }
+    const char *k = json_string_value(json_object_get(o, "kind"));
+    int kk = k ? rec_kind_from_name(k, strlen(k)) : kind;
+    body_error why = { "", "" };
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    if (!json_is_object(o) || !rec_kind_is_entry(kk)) {
+      fprintf(stderr, "stoa: %s:%lu: not an org, actor or practice object\n", file, lineno);
+      (*bad)++;
+    } else if ((e = body_from_json(kk, o, &res, &sb, &why)) ||
+               (e = schema_check(kk, (uint8_t *)sb.data, sb.size, &why))) {
+      fprintf(stderr, "stoa: %s:%lu: %s: %s\n", file, lineno, why.field[0] ? why.field : "body",
+              why.msg[0] ? why.msg : stoa_strerror(e));
+      (*bad)++;
+    } else if ((e = pubq_add(c, q, kk, (uint8_t *)sb.data, sb.size, ed, owner, NULL))) {
+      msgpack_sbuffer_destroy(&sb);
+      json_decref(o);
+      break;
+    }
+    e = 0;
+    msgpack_sbuffer_destroy(&sb);
+    json_decref(o);
+  }
+  free(line);
+  if (f != stdin) fclose(f);
+  return e ? cli_fail(file, e) : 0;
+}
+
+static int add_csv(cli *c, pubq *q, int kind, const char *file, const stoa_key *ed,
+                   const uint8_t owner[32], int *bad) {
+  FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
+  body_resolver res = { cli_ref_resolve, c };
+  body_csv_reader rd;
+  body_csv_row *hdr = malloc(sizeof *hdr), *row = malloc(sizeof *row);
+  body_kv *kv = malloc(BODY_CSV_MAX_COLS * sizeof *kv);
+  int e = 0, got;
+  if (!f || !hdr || !row || !kv) { e = f ? STOA_ENOMEM : -errno; goto out; }
+  body_csv_reader_init(&rd, f);
+  if ((got = body_csv_read_row(&rd, hdr)) <= 0) {
+    fprintf(stderr, "stoa: %s: %s\n", file, got == 0 ? "empty file: the first row must name the fields"
+                                                     : stoa_strerror(got));
+    (*bad)++;
+    goto out;
+  }
+  for (size_t i = 0; i < hdr->n; i++) { /* check the header once */
+    char name[64];
+    if (hdr->len[i] == 2 && !memcmp(hdr->col[i], "id", 2)) continue;
+    snprintf(name, sizeof name, "%.*s", (int)hdr->len[i], hdr->col[i]);
+    if (!schema_field_find(kind, name, strlen(name))) {
+      fprintf(stderr, "stoa: %s: column '%s' is not a field of %s\n", file, name, rec_kind_name(kind));
+      (*bad)++;
+    }
+  }
+  if (*bad) goto out;
+  while ((got = body_csv_read_row(&rd, row)) > 0) {
+    size_t n;
+    const char *id;
+    body_error why = { "", "" };
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    if ((e = body_csv_kv(hdr, row, kv, &n, &id, &why)) ||
+        (e = body_from_kv(kind, kv, n, &res, &sb, &why)) ||
+        (e = schema_check(kind, (uint8_t *)sb.data, sb.size, &why))) {
+      fprintf(stderr, "stoa: %s:%lu: %s: %s\n", file, row->line, why.field[0] ? why.field : "row",
+              why.msg[0] ? why.msg : stoa_strerror(e));
+      (*bad)++;
+      e = 0;
+    } else if ((e = pubq_add(c, q, kind, (uint8_t *)sb.data, sb.size, ed, owner, NULL))) {
+      msgpack_sbuffer_destroy(&sb);
+      break;
+    }
+    msgpack_sbuffer_destroy(&sb);
+  }
+  if (got < 0) {
+    fprintf(stderr, "stoa: %s:%lu: %s\n", file, rd.line, stoa_strerror(got));
+    (*bad)++;
+  }
+out:
+  if (f && f != stdin) fclose(f);
+  free(hdr);
+  free(row);
+  free(kv);
+  return e ? cli_fail(file, e) : 0;
+}
+
+int cmd_add(cli *c, int argc, char **argv) {
+  const char *json_file = NULL, *csv_file = NULL;
+  body_kv kv[128];
+  size_t nkv = 0;
+  int kind = 0, r, e, bad = 0;
+  stoa_key ed;
+  uint8_t owner[32];
+  pubq q = { 0 };
+
+  int i = 1;
+  if (i < argc && argv[i][0] != '-') {
+    kind = rec_kind_from_name(argv[i], strlen(argv[i]));
+    if (!rec_kind_is_entry(kind)) {
+      fprintf(stderr, "stoa add: kind must be org, actor or practice, not '%s'\n", argv[i]);
+      return EX_USAGE;
+    }
+    i++;
+  }
+  for (; i < argc; i++) {
+    const char *v;
+    if (cli_opt(argc, argv, &i, "--from-json", &v)) json_file = v;
+    else if (cli_opt(argc, argv, &i, "--from-csv", &v)) csv_file = v;
+    else if (!strncmp(argv[i], "--", 2) && kind) {
+      const char *opt = argv[i] + 2, *eq = strchr(opt, '=');
+      char name[64];
+      snprintf(name, sizeof name, "%.*s", (int)(eq ? eq - opt : (long)strlen(opt)), opt);
+      const schema_field *f = option_field(kind, name);
+      if (!f) {
+        fprintf(stderr, "stoa add: %s has no field --%s (see `stoa add --help`)\n", rec_kind_name(kind), name);
+        return EX_USAGE;
+      }
+      if (!eq && i + 1 >= argc) { fprintf(stderr, "stoa add: --%s needs a value\n", name); return EX_USAGE; }
+      if (nkv == sizeof kv / sizeof *kv) { fprintf(stderr, "stoa add: too many options\n"); return EX_USAGE; }
+      kv[nkv].field = f->name;
+      kv[nkv++].value = eq ? eq + 1 : argv[++i];
+    } else {
+      fprintf(stderr, "stoa add: unexpected argument '%s'\n", argv[i]);
+      return EX_USAGE;
+    }
+  }
+  if (!kind && !json_file) {
+    fprintf(stderr, "usage: stoa add org|actor|practice [--FIELD VALUE ...] | --from-json FILE | --from-csv FILE\n");
+    return EX_USAGE;
+  }
+  if (csv_file && !kind) { fprintf(stderr, "stoa add: --from-csv needs the kind\n"); return EX_USAGE; }
+  if ((r = cli_open(c)) || (r = cli_pub(c, "network", owner)) || (r = cli_key(c, "editor", &ed))) return r;
+  if (json_file) r = add_json(c, &q, kind, json_file, &ed, owner, &bad);
+  else if (csv_file) r = add_csv(c, &q, kind, csv_file, &ed, owner, &bad);
+  else {
+    body_resolver res = { cli_ref_resolve, c };
+    body_error why = { "", "" };
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    if ((e = body_from_kv(kind, kv, nkv, &res, &sb, &why)) ||
+        (e = schema_check(kind, (uint8_t *)sb.data, sb.size, &why))) {
+      fprintf(stderr, "stoa add: %s%s%s\n", why.field[0] ? "--" : "", why.field[0] ? why.field : "",
+              why.msg[0] ? (why.field[0] ? "" : why.msg) : "");
+      if (why.field[0]) fprintf(stderr, "  %s\n", why.msg[0] ? why.msg : stoa_strerror(e));
+      bad++;
+    } else if ((e = pubq_add(c, &q, kind, (uint8_t *)sb.data, sb.size, &ed, owner, NULL))) {
+      r = cli_fail("add", e);
+    }
+    msgpack_sbuffer_destroy(&sb);
+  }
+  keys_wipe(&ed);
+  if (!r && bad) {
+    fprintf(stderr, "stoa add: %d invalid item(s); nothing was stored\n", bad);
+    r = EX_INVALID;
+  }
+  if (!r) r = pubq_commit(c, &q);
+  pubq_free(&q);
+  return r;
+}
+
+/* The current record of an entry (body may be NULL when erased). */
+static int current(cli *c, const store_entry *en, uint8_t **copy, size_t *len) {
+  store_rd *rd;
+  const uint8_t *buf;
+  int e = store_rd_begin(c->st, &rd);
+  if (e) return e;
+  if (!(e = store_get(rd, en->hash, &buf, len))) {
+    *copy = malloc(*len);
+    if (!*copy) e = STOA_ENOMEM;
+    else memcpy(*copy, buf, *len);
+  }
+  store_rd_end(rd);
+  return e;
+}
+
+int cmd_edit(cli *c, int argc, char **argv) {
+  body_kv kv[128];
+  const char *unset[64];
+  size_t nkv = 0, nun = 0;
+  store_entry en;
+  uint8_t owner[32], *old = NULL;
+  size_t oldlen;
+  stoa_key ed;
+  rec r0;
+  int r, e;
+
+  if (argc < 2 || argv[1][0] == '-') {
+    fprintf(stderr, "usage: stoa edit ID [--FIELD VALUE ...] [--unset FIELD ...]\n");
+    return EX_USAGE;
+  }
+  if ((r = cli_resolve(c, argv[1], &en))) return r;
+  if (!rec_kind_is_entry(en.kind)) { fprintf(stderr, "stoa edit: %s is not an org, actor or practice\n", argv[1]); return EX_USAGE; }
+  for (int i = 2; i < argc; i++) {
+    const char *v;
+    if (cli_opt(argc, argv, &i, "--unset", &v)) {
+      const schema_field *f = option_field(en.kind, v);
+      if (nun < 64) unset[nun++] = f ? f->name : v;
+    } else if (!strncmp(argv[i], "--", 2)) {
+      const char *opt = argv[i] + 2, *eq = strchr(opt, '=');
+      char name[64];
+      snprintf(name, sizeof name, "%.*s", (int)(eq ? eq - opt : (long)strlen(opt)), opt);
+      const schema_field *f = option_field(en.kind, name);
+      if (!f) { fprintf(stderr, "stoa edit: %s has no field --%s\n", rec_kind_name(en.kind), name); return EX_USAGE; }
+      if (!eq && i + 1 >= argc) { fprintf(stderr, "stoa edit: --%s needs a value\n", name); return EX_USAGE; }
+      if (nkv < 128) { kv[nkv].field = f->name; kv[nkv++].value = eq ? eq + 1 : argv[++i]; }
+    } else {
+      fprintf(stderr, "stoa edit: unexpected argument '%s'\n", argv[i]);
+      return EX_USAGE;
+    }
+  }
+  if (!nkv && !nun) { fprintf(stderr, "stoa edit: nothing to change\n"); return EX_USAGE; }
+  if ((r = cli_pub(c, "network", owner))) return r;
+  if (memcmp(en.ekey, owner, 32)) {
+    fprintf(stderr, "stoa edit: %s belongs to another network; only its owner can edit it\n", argv[1]);
+    return EX_USAGE;
+  }
+  if ((e = current(c, &en, &old, &oldlen)) || (e = rec_decode(old, oldlen, &r0))) {
+    free(old);
+    return cli_fail("edit", e);
+  }
+  if (!r0.body) {
+    free(old);
+    fprintf(stderr, "stoa edit: %s was erased; add a new entry instead\n", argv[1]);
+    return EX_USAGE;
+  }
+  body_resolver res = { cli_ref_resolve, c };
+  body_error why = { "", "" };
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  if ((e = body_edit(en.kind, r0.body, r0.body_len, kv, nkv, unset, nun, &res, &sb, &why)) ||
+      (e = schema_check(en.kind, (uint8_t *)sb.data, sb.size, &why))) {
+    fprintf(stderr, "stoa edit: %s: %s\n", why.field[0] ? why.field : "body", why.msg[0] ? why.msg : stoa_strerror(e));
+    r = EX_INVALID;
+  } else if (!(r = cli_key(c, "editor", &ed))) {
+    int st;
+    r = cli_publish(c, en.kind, r0.h.id, (uint8_t *)sb.data, sb.size, &ed, NULL, &st);
+    keys_wipe(&ed);
+    if (!r && !c->quiet) {
+      char id[33];
+      cli_id(en.ekey, id);
+      if (c->json) cli_json_out(json_pack("{s:s, s:i}", "id", id, "versions", en.versions + 1));
+      else printf("%s\n", id);
+    }
+  }
+  msgpack_sbuffer_destroy(&sb);
+  free(old);
+  return r;
+}
+
+int cmd_erase(cli *c, int argc, char **argv) {
+  const char *reason = NULL;
+  store_entry en;
+  uint8_t owner[32], id[ID_LEN];
+  stoa_key ed;
+  int r;
+  if (argc < 2 || argv[1][0] == '-') { fprintf(stderr, "usage: stoa erase ID [--reason TEXT]\n"); return EX_USAGE; }
+  for (int i = 2; i < argc; i++) {
+    const char *v;
+    if (cli_opt(argc, argv, &i, "--reason", &v)) reason = v;
+    else { fprintf(stderr, "stoa erase: unexpected argument '%s'\n", argv[i]); return EX_USAGE; }
+  }
+  if ((r = cli_resolve(c, argv[1], &en)) || (r = cli_pub(c, "network", owner))) return r;
+  bool own = memcmp(en.ekey, owner, 32) == 0;
+  uint64_t now = cli_now(), until = now > en.ts ? now : en.ts;
+  msgpack_sbuffer sb;
+  msgpack_packer pk;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  msgpack_pack_map(&pk, reason ? 3 : 2);
+  msgpack_pack_str_with_body(&pk, "target", 6);
+  msgpack_pack_bin_with_body(&pk, en.ekey, EKEY_LEN);
+  msgpack_pack_str_with_body(&pk, "until", 5);
+  msgpack_pack_uint64(&pk, until);
+  if (reason) {
+    msgpack_pack_str_with_body(&pk, "reason", 6);
+    msgpack_pack_str_with_body(&pk, reason, strlen(reason));
+  }
+  randombytes_buf(id, sizeof id);
+  if (!(r = cli_key(c, "editor", &ed))) {
+    r = cli_publish(c, REC_ERASE, id, (uint8_t *)sb.data, sb.size, &ed, NULL, NULL);
+    keys_wipe(&ed);
+  }
+  msgpack_sbuffer_destroy(&sb);
+  if (!r && !c->quiet) {
+    store_rd *rd;
+    bool done = false;
+    if (!store_rd_begin(c->st, &rd)) {
+      done = store_erased_until(rd, en.ekey) >= en.ts;
+      store_rd_end(rd);
+    }
+    if (done) printf("erased: the bodies of every version are gone; the signed headers stay\n");
+    else printf("erase vote recorded: %s belongs to another network, so it is erased once %u member "
+                "networks agree\n", argv[1], (unsigned)store_charter(c->st)->quorum);
+    (void)own;
+  }
+  return r;
+}

@@ -1,0 +1,238 @@
+/*
+ * home.c - the node home: paths, store, keys, publishing, common output.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "cli/body.h"
+#include "cli/cli.h"
+#include "proto/err.h"
+
+void cli_path(const cli *c, char *out, size_t cap, const char *rel) {
+  snprintf(out, cap, "%s/%s", c->home, rel);
+}
+
+int cli_exit_for(int err) {
+  switch (err) {
+  case 0: return EX_OK;
+  case STOA_ENOTFOUND: case STOA_EAMBIGUOUS: return EX_NOTFOUND;
+  case STOA_ESCHEMA: case STOA_EMALFORMED: case STOA_ETRUNCATED: case STOA_ETRAILING:
+  case STOA_ETOOBIG: case STOA_ETOODEEP: case STOA_EUTF8: case STOA_EEXT: case STOA_EINVAL:
+  case STOA_EKIND: case STOA_EVERSION: case STOA_ECHARTER:
+    return EX_INVALID;
+  case STOA_EBADSIG: case STOA_EHASH: case STOA_EFEDERATION: return EX_VERIFY;
+  case STOA_EKEYPERM: case STOA_EPASSPHRASE: return EX_KEY;
+  case STOA_ESTORE: case STOA_ECORRUPT: case STOA_ENOSPACE: return EX_STORE;
+  default: return EX_FAIL;
+  }
+}
+
+int cli_fail(const char *what, int err) {
+  fprintf(stderr, "stoa: %s: %s\n", what, stoa_strerror(err));
+  return cli_exit_for(err);
+}
+
+int cli_open(cli *c) {
+  char p[4200];
+  struct stat sb;
+  int e;
+  if (c->st) return 0;
+  cli_path(c, p, sizeof p, "store");
+  if (stat(p, &sb) != 0) {
+    fprintf(stderr, "stoa: no node home at %s (run `stoa init`, or give --home)\n", c->home);
+    return EX_NOHOME;
+  }
+  if ((e = store_open(&c->st, p, NULL))) return cli_fail("cannot open the store", e);
+  if (!store_charter(c->st)) {
+    fprintf(stderr, "stoa: the store at %s has no federation (was `stoa init` interrupted?)\n", p);
+    return EX_STORE;
+  }
+  return 0;
+}
+
+int cli_key(cli *c, const char *name, stoa_key *k) {
+  char p[4200], pass[1024], prompt[128];
+  size_t plen = 0;
+  int e;
+  snprintf(prompt, sizeof prompt, "keys/%s.key", name);
+  cli_path(c, p, sizeof p, prompt);
+  e = keys_read(p, NULL, 0, k);
+  if (e == STOA_EPASSPHRASE) {
+    if (c->pass_file) e = keys_pass_from_file(c->pass_file, pass, sizeof pass, &plen);
+    else {
+      snprintf(prompt, sizeof prompt, "Passphrase for the %s key: ", name);
+      e = keys_pass_from_tty(prompt, false, pass, sizeof pass, &plen);
+      if (e == -ENXIO) {
+        fprintf(stderr, "stoa: the %s key is passphrase-protected and there is no terminal: "
+                        "give --passphrase-file FILE\n", name);
+        return EX_KEY;
+      }
+    }
+    if (!e) e = keys_read(p, pass, plen, k);
+    sodium_memzero(pass, sizeof pass);
+  }
+  if (e) {
+    fprintf(stderr, "stoa: %s: %s\n", p, stoa_strerror(e));
+    if (e == STOA_EKEYPERM) fprintf(stderr, "stoa: fix it with: chmod 600 %s\n", p);
+    return e == -ENOENT ? EX_NOHOME : EX_KEY;
+  }
+  return 0;
+}
+
+int cli_pub(cli *c, const char *name, uint8_t pk[32]) {
+  char p[4200], rel[64];
+  snprintf(rel, sizeof rel, "keys/%s.pub", name);
+  cli_path(c, p, sizeof p, rel);
+  int e = keys_pub_read(p, pk);
+  if (e) {
+    fprintf(stderr, "stoa: %s: %s\n", p, stoa_strerror(e));
+    return e == -ENOENT ? EX_NOHOME : EX_KEY;
+  }
+  return 0;
+}
+
+uint64_t cli_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void cli_hex(const uint8_t *p, size_t n, char *out) {
+  static const char d[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = d[p[i] >> 4];
+    out[2 * i + 1] = d[p[i] & 15];
+  }
+  out[2 * n] = 0;
+}
+
+void cli_id(const uint8_t ekey[EKEY_LEN], char out[2 * ID_LEN + 1]) {
+  cli_hex(ekey + KEY_LEN, ID_LEN, out);
+}
+
+void cli_time(uint64_t ms, char out[32]) {
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(out, 32, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static const char *status_name(int st) {
+  switch (st) {
+  case ST_NEW: return "new";
+  case ST_KNOWN: return "known";
+  case ST_PENDING: return "pending";
+  default: return "rejected";
+  }
+}
+
+int cli_publish(cli *c, int kind, const uint8_t id[ID_LEN], const uint8_t *body,
+                size_t blen, const stoa_key *signer, uint8_t hash_out[HASH_LEN], int *status) {
+  static uint8_t buf[REC_MAX];
+  uint8_t owner[KEY_LEN];
+  size_t len;
+  store_item it;
+  int e, x;
+  if ((x = cli_pub(c, "network", owner))) return x;
+  const charter *ch = store_charter(c->st);
+  if ((e = rec_build(kind, owner, id, cli_now(), signer->sk, body, blen, ch->id, buf, sizeof buf, &len)))
+    return cli_fail("cannot build the record", e);
+  memset(&it, 0, sizeof it);
+  it.buf = buf;
+  it.len = len;
+  if ((e = rec_decode(buf, len, &it.r))) return cli_fail("record", e);
+  it.sig_ok = rec_verify(&it.r, ch->id) == 0;
+  if ((e = store_ingest(c->st, &it, 1, cli_now(), NULL))) return cli_fail("cannot store the record", e);
+  if (status) *status = it.status;
+  if (hash_out) memcpy(hash_out, it.r.hash, HASH_LEN);
+  if (it.status == ST_REJECTED) {
+    if (it.err == STOA_ESCHEMA)
+      fprintf(stderr, "stoa: %s: %s\n", it.why.field[0] ? it.why.field : "body", it.why.msg);
+    else
+      fprintf(stderr, "stoa: record rejected: %s\n", stoa_strerror(it.err));
+    return cli_exit_for(it.err);
+  }
+  if (it.status == ST_PENDING && !c->quiet)
+    fprintf(stderr, "stoa: note: the record is %s (%s); it takes effect once %s\n",
+            status_name(it.status), stoa_strerror(it.err),
+            it.err == STOA_EFUTURE ? "its time comes" : "your network is admitted to the federation");
+  return 0;
+}
+
+int cli_resolve(cli *c, const char *prefix, store_entry *out) {
+  store_rd *rd;
+  int e, x;
+  if ((x = cli_open(c))) return x;
+  if ((e = store_rd_begin(c->st, &rd))) return cli_fail("store", e);
+  e = store_resolve(rd, prefix, out);
+  store_rd_end(rd);
+  if (e == STOA_EINVAL) {
+    fprintf(stderr, "stoa: '%s' is not an id: give at least 4 hex digits\n", prefix);
+    return EX_USAGE;
+  }
+  if (e == STOA_ENOTFOUND) { fprintf(stderr, "stoa: no entry with id %s\n", prefix); return EX_NOTFOUND; }
+  if (e == STOA_EAMBIGUOUS) {
+    fprintf(stderr, "stoa: id %s is ambiguous: give more digits\n", prefix);
+    return EX_NOTFOUND;
+  }
+  return e ? cli_fail("store", e) : 0;
+}
+
+int cli_ref_resolve(void *ctx, const char *text, uint8_t out[EKEY_LEN]) {
+  cli *c = ctx;
+  store_rd *rd;
+  store_entry en;
+  int e;
+  if ((e = store_rd_begin(c->st, &rd))) return e;
+  e = store_resolve(rd, text, &en);
+  store_rd_end(rd);
+  if (!e) memcpy(out, en.ekey, EKEY_LEN);
+  return e;
+}
+
+void cli_title(store_rd *rd, const store_entry *e, char *out, size_t cap) {
+  const uint8_t *buf;
+  size_t len, n;
+  rec r;
+  const schema_field *f = schema_fields(e->kind, &n);
+  snprintf(out, cap, "(erased)");
+  if (store_get(rd, e->hash, &buf, &len) || rec_decode(buf, len, &r) || !r.body) return;
+  json_t *j = body_to_json(e->kind, r.body, r.body_len, NULL);
+  if (!j) return;
+  for (size_t i = 0; i < n; i++)
+    if (f[i].flags & SFF_TITLE) {
+      const char *s = json_string_value(json_object_get(j, f[i].name));
+      if (s) snprintf(out, cap, "%s", s);
+      break;
+    }
+  json_decref(j);
+}
+
+void cli_json_out(json_t *v) {
+  if (!v) return;
+  json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII * 0 | JSON_PRESERVE_ORDER);
+  fputc('\n', stdout);
+  json_decref(v);
+}
+
+bool cli_flag(char **argv, int i, const char *name) { return strcmp(argv[i], name) == 0; }
+
+bool cli_opt(int argc, char **argv, int *i, const char *name, const char **val) {
+  size_t n = strlen(name);
+  const char *a = argv[*i];
+  if (strncmp(a, name, n) != 0) return false;
+  if (a[n] == '=') { *val = a + n + 1; return true; }
+  if (a[n] != 0) return false;
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "stoa: %s needs a value\n", name);
+    exit(EX_USAGE);
+  }
+  *val = argv[++*i];
+  return true;
+}

@@ -1,0 +1,456 @@
+/*
+ * store.c - the LMDB environment: open, growth, transactions, reads.
+ */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "proto/err.h"
+
+static const char *const db_names[DB__COUNT] = {
+  "meta", "rec", "seq", "ent", "hist", "doc", "fts", "voc", "trust", "erasev",
+  "erased", "pend",
+};
+
+int store__err(int rc) {
+  switch (rc) {
+  case MDB_SUCCESS: return 0;
+  case MDB_NOTFOUND: return STOA_ENOTFOUND;
+  case MDB_MAP_FULL: return STOA_ENOSPACE;
+  case MDB_CORRUPTED: case MDB_PAGE_NOTFOUND: case MDB_INVALID:
+  case MDB_VERSION_MISMATCH: case MDB_BAD_DBI: return STOA_ECORRUPT;
+  default: return rc > 0 ? -rc : STOA_ESTORE;
+  }
+}
+
+void ent_val_pack(const ent_val *v, uint8_t out[ENT_VAL_LEN]) {
+  put_be64(out, v->docid);
+  put_be64(out + 8, v->ts);
+  memcpy(out + 16, v->hash, HASH_LEN);
+  out[48] = (uint8_t)(v->versions >> 24);
+  out[49] = (uint8_t)(v->versions >> 16);
+  out[50] = (uint8_t)(v->versions >> 8);
+  out[51] = (uint8_t)v->versions;
+  out[52] = v->kind;
+  out[53] = v->erased;
+}
+
+int ent_val_unpack(const MDB_val *d, ent_val *v) {
+  const uint8_t *p = d->mv_data;
+  if (d->mv_size != ENT_VAL_LEN) return STOA_ECORRUPT;
+  v->docid = get_be64(p);
+  v->ts = get_be64(p + 8);
+  memcpy(v->hash, p + 16, HASH_LEN);
+  v->versions = (uint32_t)p[48] << 24 | (uint32_t)p[49] << 16 | (uint32_t)p[50] << 8 | p[51];
+  v->kind = p[52];
+  v->erased = p[53];
+  return 0;
+}
+
+int store__meta_u64(MDB_txn *txn, store *s, const char *key, uint64_t *v) {
+  MDB_val k = { strlen(key), (void *)key }, d;
+  int rc = mdb_get(txn, s->dbi[DB_META], &k, &d);
+  if (rc == MDB_NOTFOUND) { *v = 0; return 0; }
+  if (rc) return store__err(rc);
+  if (d.mv_size != 8) return STOA_ECORRUPT;
+  *v = get_be64(d.mv_data);
+  return 0;
+}
+
+int store__meta_put_u64(MDB_txn *txn, store *s, const char *key, uint64_t v) {
+  uint8_t b[8];
+  put_be64(b, v);
+  MDB_val k = { strlen(key), (void *)key }, d = { 8, b };
+  return store__err(mdb_put(txn, s->dbi[DB_META], &k, &d, 0));
+}
+
+static int load_charter(store *s, MDB_txn *txn) {
+  MDB_val k = { 7, (void *)"charter" }, d;
+  int rc = mdb_get(txn, s->dbi[DB_META], &k, &d);
+  if (rc == MDB_NOTFOUND) return 0;
+  if (rc) return store__err(rc);
+  int e = charter_decode(d.mv_data, d.mv_size, &s->ch);
+  if (e) return STOA_ECORRUPT;
+  s->has_charter = true;
+  trust_free(s->trust);
+  s->trust = NULL;
+  if ((e = trust_new(&s->trust, &s->ch))) return e;
+  s->trust_gen = UINT64_MAX; /* force a replay on first use */
+  return 0;
+}
+
+int store_open(store **out, const char *dir, const store_opts *o) {
+  store *s = calloc(1, sizeof *s);
+  MDB_txn *txn = NULL;
+  int rc, e = 0, dead;
+  if (!s) return STOA_ENOMEM;
+  if (o) s->o = *o;
+  if (!s->o.map_size) s->o.map_size = (size_t)64 << 20;
+  if (!s->o.pending_max) s->o.pending_max = 10000;
+  if (mkdir(dir, 0700) && errno != EEXIST) { e = -errno; goto out; }
+  if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, DB__COUNT)) ||
+      (rc = mdb_env_set_maxreaders(s->env, 254))) {
+    e = store__err(rc);
+    goto out;
+  }
+  /* A larger map may already have been set by another process: LMDB keeps
+   * the larger of the file's and ours. */
+  if ((rc = mdb_env_set_mapsize(s->env, s->o.map_size)) ||
+      (rc = mdb_env_open(s->env, dir, MDB_NOTLS | (s->o.read_only ? MDB_RDONLY : 0), 0600))) {
+    e = store__err(rc);
+    goto out;
+  }
+  mdb_reader_check(s->env, &dead); /* clear slots of killed processes */
+  if ((rc = mdb_txn_begin(s->env, NULL, s->o.read_only ? MDB_RDONLY : 0, &txn))) {
+    e = store__err(rc);
+    goto out;
+  }
+  for (int i = 0; i < DB__COUNT; i++)
+    if ((rc = mdb_dbi_open(txn, db_names[i], s->o.read_only ? 0 : MDB_CREATE, &s->dbi[i]))) {
+      e = store__err(rc);
+      goto out;
+    }
+  if (!s->o.read_only) {
+    uint64_t fmt;
+    if ((e = store__meta_u64(txn, s, "format", &fmt))) goto out;
+    if (fmt && fmt != STORE_FORMAT) { e = STOA_EVERSION; goto out; }
+    if (!fmt && (e = store__meta_put_u64(txn, s, "format", STORE_FORMAT))) goto out;
+  }
+  if ((e = load_charter(s, txn))) goto out;
+  rc = mdb_txn_commit(txn);
+  txn = NULL;
+  if (rc) { e = store__err(rc); goto out; }
+  *out = s;
+  s = NULL; /* owned by the caller */
+out:
+  if (txn) mdb_txn_abort(txn);
+  if (s) store_close(s);
+  return e;
+}
+
+void store_close(store *s) {
+  if (!s) return;
+  index__acc_free(s);
+  if (s->env) mdb_env_close(s->env);
+  trust_free(s->trust);
+  free(s);
+}
+
+const charter *store_charter(const store *s) { return s->has_charter ? &s->ch : NULL; }
+
+static int set_charter_fn(store *s, MDB_txn *txn, void *ctx) {
+  const MDB_val *v = ctx;
+  MDB_val k = { 7, (void *)"charter" }, d = *v;
+  return store__err(mdb_put(txn, s->dbi[DB_META], &k, &d, MDB_NOOVERWRITE));
+}
+
+int store_set_charter(store *s, const uint8_t *buf, size_t len) {
+  charter c;
+  int e = charter_decode(buf, len, &c);
+  if (e) return e;
+  if (s->has_charter) return STOA_EEXISTS;
+  MDB_val v = { len, (void *)buf };
+  if ((e = store__write(s, set_charter_fn, &v))) return e == STOA_ENOTFOUND ? STOA_EEXISTS : e;
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+  if (rc) return store__err(rc);
+  e = load_charter(s, txn);
+  mdb_txn_abort(txn);
+  return e;
+}
+
+int store_charter_bytes(store *s, uint8_t **buf, size_t *len) {
+  MDB_txn *txn;
+  MDB_val k = { 7, (void *)"charter" }, d;
+  int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+  if (rc) return store__err(rc);
+  rc = mdb_get(txn, s->dbi[DB_META], &k, &d);
+  int e = store__err(rc);
+  if (!e) {
+    *buf = malloc(d.mv_size);
+    if (!*buf) e = STOA_ENOMEM;
+    else { memcpy(*buf, d.mv_data, d.mv_size); *len = d.mv_size; }
+  }
+  mdb_txn_abort(txn);
+  return e;
+}
+
+/* ---- trust state --------------------------------------------------------- */
+
+int store__trust_replay(store *s, MDB_txn *txn) {
+  MDB_cursor *cur;
+  MDB_val k, d;
+  int rc, e = 0;
+  trust_reset(s->trust);
+  if ((rc = mdb_cursor_open(txn, s->dbi[DB_TRUST], &cur))) return store__err(rc);
+  for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+    trust_event ev;
+    const uint8_t *p = d.mv_data;
+    if (k.mv_size != 8 + HASH_LEN || d.mv_size != 2 + 2 * KEY_LEN) { e = STOA_ECORRUPT; break; }
+    ev.ts = get_be64(k.mv_data);
+    memcpy(ev.hash, (uint8_t *)k.mv_data + 8, HASH_LEN);
+    ev.kind = p[0];
+    ev.role = p[1];
+    memcpy(ev.owner, p + 2, KEY_LEN);
+    memcpy(ev.subject, p + 2 + KEY_LEN, KEY_LEN);
+    if ((e = trust_apply(s->trust, &ev)) < 0) break;
+    e = 0;
+  }
+  mdb_cursor_close(cur);
+  if (!e && rc != MDB_NOTFOUND) e = store__err(rc);
+  return e;
+}
+
+int store__trust_sync(store *s, MDB_txn *txn) {
+  uint64_t gen;
+  int e;
+  if (!s->has_charter) return 0;
+  if ((e = store__meta_u64(txn, s, "tgen", &gen))) return e;
+  if (gen == s->trust_gen) return 0;
+  if ((e = store__trust_replay(s, txn))) return e;
+  s->trust_gen = gen;
+  return 0;
+}
+
+/* ---- write transactions -------------------------------------------------- */
+
+int store__write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx) {
+  if (s->o.read_only) return STOA_ESTATE;
+  for (int attempt = 0; attempt < 40; attempt++) {
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn), e;
+    if (rc == MDB_MAP_RESIZED) { /* another process grew the map */
+      mdb_env_set_mapsize(s->env, 0);
+      continue;
+    }
+    if (rc) return store__err(rc);
+    s->trust_dirty = false;
+    if ((e = store__trust_sync(s, txn)) == 0 && (e = index__acc_begin(s)) == 0 &&
+        (e = fn(s, txn, ctx)) == 0 && (e = index__acc_flush(s, txn)) == 0) {
+      if (s->trust_dirty) {
+        uint64_t gen;
+        if ((e = store__meta_u64(txn, s, "tgen", &gen)) == 0 &&
+            (e = store__meta_put_u64(txn, s, "tgen", gen + 1)) == 0)
+          s->trust_gen = gen + 1;
+      }
+      if (!e) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+        e = store__err(rc);
+      }
+    }
+    if (txn) mdb_txn_abort(txn);
+    if (e && s->trust_dirty) s->trust_gen = UINT64_MAX; /* in-memory state is ahead: reload */
+    if (e != STOA_ENOSPACE) return e;
+    /* Map full: nothing was written.  Grow and run the batch again. */
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    size_t next = info.me_mapsize * 2;
+    if ((rc = mdb_env_set_mapsize(s->env, next))) return store__err(rc);
+    s->trust_gen = UINT64_MAX;
+  }
+  return STOA_ENOSPACE;
+}
+
+/* ---- reading ---------------------------------------------------------------- */
+
+int store_rd_begin(store *s, store_rd **out) {
+  store_rd *rd = calloc(1, sizeof *rd);
+  int rc;
+  if (!rd) return STOA_ENOMEM;
+  rd->s = s;
+  for (;;) {
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &rd->txn);
+    if (rc != MDB_MAP_RESIZED) break;
+    mdb_env_set_mapsize(s->env, 0);
+  }
+  if (rc) { free(rd); return store__err(rc); }
+  *out = rd;
+  return 0;
+}
+
+void store_rd_end(store_rd *rd) {
+  if (!rd) return;
+  mdb_txn_abort(rd->txn);
+  free(rd);
+}
+
+int store_get(store_rd *rd, const uint8_t hash[HASH_LEN], const uint8_t **buf, size_t *len) {
+  MDB_val k = { HASH_LEN, (void *)hash }, d;
+  int rc = mdb_get(rd->txn, rd->s->dbi[DB_REC], &k, &d);
+  if (rc) return store__err(rc);
+  *buf = d.mv_data;
+  *len = d.mv_size;
+  return 0;
+}
+
+bool store_has(store_rd *rd, const uint8_t hash[HASH_LEN]) {
+  const uint8_t *b;
+  size_t l;
+  return store_get(rd, hash, &b, &l) == 0;
+}
+
+static void fill_entry(store_entry *out, const uint8_t dbkey[EKEY_LEN], const ent_val *v) {
+  dbkey_to_ekey(dbkey, out->ekey);
+  out->kind = v->kind;
+  out->ts = v->ts;
+  memcpy(out->hash, v->hash, HASH_LEN);
+  out->versions = v->versions;
+  out->erased = v->erased;
+}
+
+int store_entry_get(store_rd *rd, const uint8_t ekey[EKEY_LEN], store_entry *out) {
+  uint8_t dk[EKEY_LEN];
+  ekey_to_dbkey(ekey, dk);
+  MDB_val k = { EKEY_LEN, dk }, d;
+  ent_val v;
+  int rc = mdb_get(rd->txn, rd->s->dbi[DB_ENT], &k, &d), e;
+  if (rc) return store__err(rc);
+  if ((e = ent_val_unpack(&d, &v))) return e;
+  fill_entry(out, dk, &v);
+  return 0;
+}
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+int store_resolve(store_rd *rd, const char *hex, store_entry *out) {
+  size_t n = strlen(hex);
+  uint8_t lo[EKEY_LEN] = { 0 };
+  MDB_cursor *cur;
+  MDB_val k, d;
+  int rc, e = 0, found = 0;
+
+  if (n < 4 || n > 2 * ID_LEN) return STOA_EINVAL;
+  for (size_t i = 0; i < n; i++) {
+    int v = hexval(hex[i]);
+    if (v < 0) return STOA_EINVAL;
+    lo[i / 2] |= (uint8_t)(i % 2 ? v : v << 4);
+  }
+  if ((rc = mdb_cursor_open(rd->txn, rd->s->dbi[DB_ENT], &cur))) return store__err(rc);
+  k.mv_size = EKEY_LEN;
+  k.mv_data = lo;
+  for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+    const uint8_t *kb = k.mv_data;
+    size_t i;
+    for (i = 0; i < n; i++) {
+      int nib = i % 2 ? kb[i / 2] & 15 : kb[i / 2] >> 4;
+      if (nib != hexval(hex[i])) break;
+    }
+    if (i < n) break;
+    ent_val v;
+    if ((e = ent_val_unpack(&d, &v))) break;
+    if (!rec_kind_is_entry(v.kind) && found) continue; /* prefer directory entries */
+    if (found && rec_kind_is_entry(out->kind)) { e = STOA_EAMBIGUOUS; break; }
+    fill_entry(out, kb, &v);
+    found = 1;
+  }
+  mdb_cursor_close(cur);
+  if (e) return e;
+  return found ? 0 : STOA_ENOTFOUND;
+}
+
+int store_history(store_rd *rd, const uint8_t ekey[EKEY_LEN], store_version_cb cb, void *ctx) {
+  uint8_t key[EKEY_LEN + 8 + HASH_LEN] = { 0 };
+  MDB_cursor *cur;
+  MDB_val k, d;
+  int rc, e = 0;
+  ekey_to_dbkey(ekey, key);
+  if ((rc = mdb_cursor_open(rd->txn, rd->s->dbi[DB_HIST], &cur))) return store__err(rc);
+  k.mv_size = sizeof key;
+  k.mv_data = key;
+  for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+    if (k.mv_size != sizeof key || memcmp(k.mv_data, key, EKEY_LEN)) break;
+    const uint8_t *kb = k.mv_data;
+    if ((e = cb(ctx, get_be64(kb + EKEY_LEN), kb + EKEY_LEN + 8))) break;
+  }
+  mdb_cursor_close(cur);
+  return e;
+}
+
+int store_scan(store_rd *rd, uint64_t from, store_seq_cb cb, void *ctx) {
+  uint8_t kb[8];
+  MDB_cursor *cur;
+  MDB_val k = { 8, kb }, d;
+  int rc, e = 0;
+  put_be64(kb, from);
+  if ((rc = mdb_cursor_open(rd->txn, rd->s->dbi[DB_SEQ], &cur))) return store__err(rc);
+  for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+    const uint8_t *buf;
+    size_t len;
+    if (k.mv_size != 8 || d.mv_size != HASH_LEN) { e = STOA_ECORRUPT; break; }
+    if ((e = store_get(rd, d.mv_data, &buf, &len))) break;
+    if ((e = cb(ctx, get_be64(k.mv_data), buf, len))) break;
+  }
+  mdb_cursor_close(cur);
+  return e;
+}
+
+uint64_t store_last_seq(store_rd *rd) {
+  uint64_t v = 0;
+  store__meta_u64(rd->txn, rd->s, "seq", &v);
+  return v;
+}
+
+const trust_state *store_trust(store_rd *rd) {
+  if (!rd->s->has_charter) return NULL;
+  if (store__trust_sync(rd->s, rd->txn)) return NULL;
+  return rd->s->trust;
+}
+
+int store_trust_events(store_rd *rd, store_trust_cb cb, void *ctx) {
+  MDB_cursor *cur;
+  MDB_val k, d;
+  int rc, e = 0;
+  if ((rc = mdb_cursor_open(rd->txn, rd->s->dbi[DB_TRUST], &cur))) return store__err(rc);
+  for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+    trust_event ev;
+    const uint8_t *p = d.mv_data;
+    if (k.mv_size != 8 + HASH_LEN || d.mv_size != 2 + 2 * KEY_LEN) { e = STOA_ECORRUPT; break; }
+    ev.ts = get_be64(k.mv_data);
+    memcpy(ev.hash, (uint8_t *)k.mv_data + 8, HASH_LEN);
+    ev.kind = p[0];
+    ev.role = p[1];
+    memcpy(ev.owner, p + 2, KEY_LEN);
+    memcpy(ev.subject, p + 2 + KEY_LEN, KEY_LEN);
+    if ((e = cb(ctx, &ev))) break;
+  }
+  mdb_cursor_close(cur);
+  return e;
+}
+
+uint64_t store_erased_until(store_rd *rd, const uint8_t ekey[EKEY_LEN]) {
+  uint8_t dk[EKEY_LEN];
+  ekey_to_dbkey(ekey, dk);
+  MDB_val k = { EKEY_LEN, dk }, d;
+  if (mdb_get(rd->txn, rd->s->dbi[DB_ERASED], &k, &d) || d.mv_size != 8) return 0;
+  return get_be64(d.mv_data);
+}
+
+int store_stats_get(store_rd *rd, store_stats *st) {
+  MDB_stat ms;
+  MDB_envinfo info;
+  memset(st, 0, sizeof *st);
+  if (!mdb_stat(rd->txn, rd->s->dbi[DB_REC], &ms)) st->records = ms.ms_entries;
+  if (!mdb_stat(rd->txn, rd->s->dbi[DB_ENT], &ms)) st->entries = ms.ms_entries;
+  if (!mdb_stat(rd->txn, rd->s->dbi[DB_PEND], &ms)) st->pending = ms.ms_entries;
+  if (!mdb_stat(rd->txn, rd->s->dbi[DB_TRUST], &ms)) st->trust_events = ms.ms_entries;
+  store__meta_u64(rd->txn, rd->s, "dropped", &st->dropped);
+  mdb_env_info(rd->s->env, &info);
+  st->map_size = info.me_mapsize;
+  mdb_env_stat(rd->s->env, &ms);
+  st->used_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+  return 0;
+}
