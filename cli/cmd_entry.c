@@ -22,7 +22,12 @@ static const schema_field *option_field(int kind, const char *opt) {
   if (f) return f;
   name[n] = 's';
   name[n + 1] = 0;
-  return schema_field_find(kind, name, n + 1);
+  if ((f = schema_field_find(kind, name, n + 1))) return f;
+  if (n > 1 && name[n - 1] == 'y') { /* --country: countries */
+    memcpy(name + n - 1, "ies", 4);
+    return schema_field_find(kind, name, n + 2);
+  }
+  return NULL;
 }
 
 /* A batch of signed records waiting to be stored together. */

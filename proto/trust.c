@@ -208,9 +208,10 @@ static int apply_member(trust_state *t, const trust_event *ev) {
   return 0;
 }
 
+/* A network's own keys: recorded whatever its membership, since records are
+ * judged by trust_is_member of their owner anyway (a network endorses its
+ * editor key at `init`, before it is admitted). */
 static int apply_key(trust_state *t, const trust_event *ev) {
-  net *issuer = find_net(t, ev->owner);
-  if (!issuer || !issuer->is_member) return 0;
   keyent *k = find_key(t, ev->owner, ev->subject, ev->role);
   if (!k) {
     if (ev->kind != REC_ENDORSE) return 0;
@@ -237,9 +238,14 @@ int trust_apply(trust_state *t, const trust_event *ev) {
   }
 }
 
+/* A network's records count when it is a member now, or when they predate
+ * its removal: records written while a network waited for admission become
+ * valid when it is admitted, and a removed network's history stays. */
 bool trust_is_member(const trust_state *t, const uint8_t nk[KEY_LEN], uint64_t at) {
   const net *n = find_net(t, nk);
-  return n && history_at(&n->member, at);
+  if (!n || !n->member.n) return false;
+  const change *last = &n->member.v[n->member.n - 1];
+  return last->on || at < last->ts;
 }
 
 bool trust_key_valid(const trust_state *t, const uint8_t nk[KEY_LEN],

@@ -11,8 +11,10 @@
  *    revocation of it and vice versa; a non-member becomes a member when
  *    `quorum` current members endorse it, a member stops being one when
  *    `quorum` current members revoke it (both vote sets are then cleared);
- *  - editor and node keys are endorsed and revoked by their network alone,
- *    while it is a member;
+ *  - editor and node keys are endorsed and revoked by their network alone;
+ *  - a network's records count when it is a member now or when they predate
+ *    its removal (so what a network wrote while waiting for admission
+ *    becomes valid when it is admitted);
  *  - a key is valid for a network at time t when the last endorse/revoke of
  *    it at or before t was an endorse.
  * The state is kept in memory (a few hundred bytes per network and key) and
@@ -62,6 +64,8 @@ int trust_apply(trust_state *t, const trust_event *ev);
 /* True when ev sorts at or after the last applied event. */
 bool trust_in_order(const trust_state *t, const trust_event *ev);
 
+/* Whether records of `net` dated `at` count (see above); for the members at
+ * a moment of the replay use trust_members. */
 bool trust_is_member(const trust_state *t, const uint8_t net[KEY_LEN], uint64_t at);
 bool trust_key_valid(const trust_state *t, const uint8_t net[KEY_LEN],
                      const uint8_t key[KEY_LEN], int role, uint64_t at);

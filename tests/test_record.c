@@ -213,7 +213,11 @@ static void test_trust(void **state) {
   ev(&e, REC_ENDORSE, TRUST_MEMBER, b, c2, 20, 1);
   assert_int_equal(trust_apply(t, &e), 1);
   assert_true(trust_is_member(t, c2, 20));
-  assert_false(trust_is_member(t, c2, 19));
+  /* What it wrote while waiting for admission counts once admitted. */
+  assert_true(trust_is_member(t, c2, 19));
+  uint8_t only[4][32];
+  assert_int_equal(trust_members(t, 19, only, 4), 2); /* not a member then */
+  assert_int_equal(trust_members(t, 20, only, 4), 3);
   /* Editor keys, valid from their endorsement until their revocation. */
   ev(&e, REC_ENDORSE, TRUST_EDITOR, c2, ed, 30, 1);
   assert_int_equal(trust_apply(t, &e), 1);
