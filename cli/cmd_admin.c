@@ -24,10 +24,12 @@ int cmd_verify(cli *c, int argc, char **argv) {
   store_rd *rd;
   store_stats st = { 0 };
   if (!store_rd_begin(c->st, &rd)) { store_stats_get(rd, &st); store_rd_end(rd); }
-  if (c->json) cli_json_out(json_pack("{s:I, s:I, s:i}", "records", (json_int_t)st.records, "entries",
-                                      (json_int_t)st.entries, "problems", n));
-  else printf("%llu records, %llu entries checked: %d problem(s)\n", (unsigned long long)st.records,
-              (unsigned long long)st.entries, n);
+  if (c->json) cli_json_out(json_pack("{s:I, s:I, s:I, s:I, s:i}", "records", (json_int_t)st.records, "entries",
+                                      (json_int_t)st.entries, "pending", (json_int_t)st.pending, "dropped",
+                                      (json_int_t)st.dropped, "problems", n));
+  else printf("%llu records, %llu entries checked: %d problem(s); %llu pending, %llu dropped\n",
+              (unsigned long long)st.records, (unsigned long long)st.entries, n,
+              (unsigned long long)st.pending, (unsigned long long)st.dropped);
   return n ? EX_VERIFY : 0;
 }
 
