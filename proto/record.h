@@ -18,7 +18,10 @@
 #include <string.h>
 
 #define REC_VERSION 1
-#define REC_MAX (64 * 1024)       /* whole envelope */
+/* Whole envelope: under 64 KiB, and small enough that one record and its
+ * message header fit in one transport frame (65,535 bytes less the 16-byte
+ * tag). */
+#define REC_MAX 65000
 #define REC_HDR_MAX 256
 #define KEY_LEN 32
 #define ID_LEN 16
