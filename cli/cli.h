@@ -36,6 +36,7 @@ typedef struct cli {
   const char *pass_file;
   store *st;
   bool tty;             /* stderr is a terminal: progress allowed */
+  bool wrote;           /* records were stored: tell a running daemon */
 } cli;
 
 typedef int (*cli_cmd_fn)(cli *c, int argc, char **argv);
@@ -102,5 +103,12 @@ int cmd_members(cli *c, int argc, char **argv);
 int cmd_key(cli *c, int argc, char **argv);
 int cmd_verify(cli *c, int argc, char **argv);
 int cmd_reindex(cli *c, int argc, char **argv);
+int cmd_status(cli *c, int argc, char **argv);
+int cmd_peers(cli *c, int argc, char **argv);
+int cmd_peer(cli *c, int argc, char **argv);
+int cmd_sync(cli *c, int argc, char **argv);
+
+/* Tells a running daemon that records were written (nothing if none runs). */
+void cli_notify_daemon(cli *c);
 
 #endif

@@ -217,6 +217,7 @@ int cmd_import(cli *c, int argc, char **argv) {
   if (argc < 2) { fprintf(stderr, "usage: stoa import FILE...\n"); return EX_USAGE; }
   if ((x = cli_open(c))) return x;
   for (int i = 1; i < argc && !r; i++) r = import_file(c, argv[i], &tot, &why, &damaged);
+  if (tot.fresh || tot.released) c->wrote = true;
   if (c->json) {
     json_t *rs = json_object();
     for (int i = 0; i < why.n; i++)

@@ -83,6 +83,7 @@ static int pubq_commit(cli *c, pubq *q) {
     size_t m = q->n - off < 1000 ? q->n - off : 1000;
     if ((e = store_ingest(c->st, q->items + off, m, cli_now(), &cnt))) return cli_fail("cannot store", e);
   }
+  if (cnt.fresh) c->wrote = true;
   json_t *arr = c->json ? json_array() : NULL;
   for (size_t i = 0; i < q->n; i++) {
     store_item *it = &q->items[i];

@@ -150,6 +150,7 @@ int cli_publish(cli *c, int kind, const uint8_t id[ID_LEN], const uint8_t *body,
   it.sig_ok = rec_verify(&it.r, ch->id) == 0;
   if ((e = store_ingest(c->st, &it, 1, cli_now(), NULL))) return cli_fail("cannot store the record", e);
   if (status) *status = it.status;
+  if (it.status == ST_NEW) c->wrote = true;
   if (hash_out) memcpy(hash_out, it.r.hash, HASH_LEN);
   if (it.status == ST_REJECTED) {
     if (it.err == STOA_ESCHEMA)

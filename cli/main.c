@@ -43,6 +43,10 @@ static const command commands[] = {
   { "key", cmd_key, "key endorse|revoke --role editor|node KEY", "manage this network's keys" },
   { "verify", cmd_verify, "verify", "re-check every signature and index" },
   { "reindex", cmd_reindex, "reindex", "rebuild every index from the records" },
+  { "status", cmd_status, "status", "the running daemon: records, peers, what moved (needs stoad)" },
+  { "peers", cmd_peers, "peers", "the daemon's peers and their state (needs stoad)" },
+  { "peer", cmd_peer, "peer add|remove HOST:PORT", "add or remove a peer, saved in stoa.ini (needs stoad)" },
+  { "sync", cmd_sync, "sync [HOST:PORT]", "reconcile with one or every connected peer now (needs stoad)" },
 };
 
 static void usage(FILE *f) {
@@ -101,11 +105,12 @@ int main(int argc, char **argv) {
       if (cli_opt(argc, argv, &j, "--home", &v)) snprintf(c.home, sizeof c.home, "%s", v);
       else if (cli_opt(argc, argv, &j, "--passphrase-file", &v)) c.pass_file = v;
       else if (cli_flag(argv, j, "--json")) c.json = true;
-      else if (cli_flag(argv, j, "--quiet")) c.quiet = true;
+      else if (cli_flag(argv, j, "--quiet") || cli_flag(argv, j, "-q")) c.quiet = true;
       else args[n++] = argv[j];
     }
     args[n] = NULL;
     r = cmd->fn(&c, n, args);
+    if (c.wrote) cli_notify_daemon(&c);
     free(args);
     if (c.st) store_close(c.st);
     if (fflush(stdout) != 0 && r == 0) {

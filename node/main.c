@@ -1,22 +1,306 @@
 /*
- * main.c - stoad, the Stoa daemon.
+ * main.c - stoad, the Stoa daemon: start-up, signals, timers, peers.
  *
- * Live replication (Noise transport, reconciliation, push) is being built
- * (docs/status.md).  Until then stoad checks its home and says so; the
- * `stoa` CLI works on the store directly and exchanges records by bundle.
+ *   stoad [--home DIR] [--listen HOST:PORT] [-v|-q]
+ *
+ * SIGTERM and SIGINT finish the batch in hand, close the connections and
+ * exit 0; SIGHUP re-reads HOME/stoa.ini and applies peer changes.
  */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <sodium.h>
+
+#include "cli/keys.h"
 #include "config.h"
+#include "node/node.h"
+#include "proto/err.h"
+#if HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#define NOTIFY(s) sd_notify(0, s)
+#else
+#define NOTIFY(s) ((void)0)
+#endif
+
+uint64_t node_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int find_peer(node *n, const char *addr) {
+  for (int i = 0; i < n->npeers; i++)
+    if (n->peers[i].active && !strcmp(n->peers[i].addr, addr)) return i;
+  return -1;
+}
+
+/* Rewrites the [peers] section of stoa.ini with `addr` added or removed. */
+static int config_save_peer(node *n, const char *addr, bool add) {
+  char path[4200], tmp[4300], line[1024];
+  snprintf(path, sizeof path, "%s/stoa.ini", n->home);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *in = fopen(path, "r"), *out = fopen(tmp, "w");
+  bool in_peers = false, had_peers = false, written = false;
+  if (!out) { if (in) fclose(in); return -errno; }
+  while (in && fgets(line, sizeof line, in)) {
+    char *s = line;
+    while (*s == ' ' || *s == '\t') s++;
+    if (*s == '[') {
+      if (in_peers && add && !written) { fprintf(out, "peer = %s\n", addr); written = true; }
+      in_peers = !strncmp(s, "[peers]", 7);
+      had_peers |= in_peers;
+    } else if (in_peers && !add) {
+      char *eq = strchr(s, '=');
+      if (eq) {
+        char *v = eq + 1;
+        while (*v == ' ') v++;
+        size_t l = strcspn(v, " \t\r\n;#");
+        if (l == strlen(addr) && !strncmp(v, addr, l)) continue;
+      }
+    }
+    fputs(line, out);
+  }
+  if (add && !written) fprintf(out, "%speer = %s\n", had_peers && in_peers ? "" : "\n[peers]\n", addr);
+  if (in) fclose(in);
+  if (fclose(out) || rename(tmp, path)) return -errno;
+  return 0;
+}
+
+int node_peer_add(node *n, const char *addr, bool save) {
+  char host[256];
+  int port, i;
+  if (config_split_addr(addr, host, sizeof host, &port)) return STOA_EINVAL;
+  if (find_peer(n, addr) >= 0) return save ? STOA_EEXISTS : 0;
+  for (i = 0; i < n->npeers && n->peers[i].active; i++) {}
+  if (i == n->npeers) {
+    if (n->npeers == CONFIG_PEERS_MAX) return STOA_ETOOBIG;
+    n->npeers++;
+  }
+  peer_slot *p = &n->peers[i];
+  bool timer = p->retry_init;
+  uv_timer_t keep = p->retry;
+  memset(p, 0, sizeof *p);
+  p->retry_init = timer;
+  if (timer) p->retry = keep;
+  snprintf(p->addr, sizeof p->addr, "%s", addr);
+  p->active = true;
+  p->st.last_sync_equal = -1;
+  if (save && config_save_peer(n, addr, true)) log_warn("could not save %s to stoa.ini", addr);
+  log_info("peer %s added", addr);
+  net_dial(n, i);
+  return 0;
+}
+
+int node_peer_remove(node *n, const char *addr) {
+  int i = find_peer(n, addr);
+  if (i < 0) return STOA_ENOTFOUND;
+  peer_slot *p = &n->peers[i];
+  p->active = false;
+  if (p->retry_init) uv_timer_stop(&p->retry);
+  if (p->c) {
+    p->c->peer_index = -1; /* an ordinary connection from now on */
+    net_close(p->c, 0, "peer removed");
+    p->c = NULL;
+  }
+  if (config_save_peer(n, addr, false)) log_warn("could not update stoa.ini");
+  log_info("peer %s removed", addr);
+  return 0;
+}
+
+static void reload(node *n) {
+  char path[4200];
+  node_config c;
+  snprintf(path, sizeof path, "%s/stoa.ini", n->home);
+  NOTIFY("RELOADING=1");
+  if (config_load(&c, path)) {
+    log_error("%s has errors: configuration not reloaded", path);
+    NOTIFY("READY=1");
+    return;
+  }
+  for (int i = 0; i < n->npeers; i++) {
+    if (!n->peers[i].active) continue;
+    bool keep = false;
+    for (int j = 0; j < c.npeers; j++) keep |= !strcmp(c.peers[j], n->peers[i].addr);
+    if (!keep) {
+      char a[NODE_ADDR_MAX];
+      snprintf(a, sizeof a, "%s", n->peers[i].addr);
+      n->peers[i].active = false;
+      if (n->peers[i].retry_init) uv_timer_stop(&n->peers[i].retry);
+      if (n->peers[i].c) { n->peers[i].c->peer_index = -1; net_close(n->peers[i].c, 0, "peer removed from the configuration"); }
+      n->peers[i].c = NULL;
+      log_info("peer %s removed", a);
+    }
+  }
+  for (int j = 0; j < c.npeers; j++) node_peer_add(n, c.peers[j], false);
+  n->cfg.sync_interval_s = c.sync_interval_s;
+  n->cfg.max_conns = c.max_conns;
+  log_info("configuration reloaded: %d peer(s)", c.npeers);
+  NOTIFY("READY=1");
+}
+
+static void on_tick(uv_timer_t *t) {
+  node *n = t->data;
+  static unsigned ticks;
+  ticks++;
+  net_tick(n);
+  peer_push_new(n); /* records written by the CLI without a notification */
+  if (ticks % 60 == 0) {
+    store_counts c = { 0 };
+    if (!store_pending_recheck(n->st, node_now_ms(), &c) && c.released) {
+      log_info("%zu pending records became valid", c.released);
+      peer_push_new(n);
+    }
+  }
+  uint64_t now = node_now_ms();
+  for (conn *c = n->conns; c; c = c->next)
+    if (c->state == CS_READY && c->initiator && !c->out_sync &&
+        now - c->st.last_sync_ms > (uint64_t)n->cfg.sync_interval_s * 1000)
+      peer_sync_start(c);
+}
+
+static void walk_close(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+void node_stop(node *n) {
+  if (n->stopping) return;
+  n->stopping = true;
+  NOTIFY("STOPPING=1");
+  log_info("stopping: finishing the batch in hand");
+  /* Verifications in flight finish; their commit runs as they land. */
+  while (n->jobs > 0) uv_run(n->loop, UV_RUN_ONCE);
+  node_commit(n);
+  for (conn *c = n->conns; c; c = c->next) net_close(c, WERR_SHUTDOWN, "shutting down");
+  uv_timer_stop(&n->tick);
+  for (int i = 0; i < n->npeers; i++)
+    if (n->peers[i].retry_init) uv_timer_stop(&n->peers[i].retry);
+  uv_signal_stop(&n->sig_term);
+  uv_signal_stop(&n->sig_int);
+  uv_signal_stop(&n->sig_hup);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  node *n = s->data;
+  if (signum == SIGHUP) reload(n);
+  else node_stop(n);
+}
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: stoad [--home DIR] [--listen HOST:PORT] [-v | -q]\n\n"
+             "The Stoa daemon: keeps the node's store in step with its peers.\n"
+             "The home is --home, else $STOA_HOME, else $XDG_DATA_HOME/stoa.\n"
+             "Settings are read from HOME/stoa.ini (docs/config.md).\n");
+}
 
 int main(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (!strcmp(argv[i], "--version")) {
-      printf("stoad %s\n", STOA_VERSION);
-      return 0;
+  static node nd;
+  node *n = &nd;
+  const char *home = NULL, *listen = NULL;
+  int verbose = 0, quiet = 0, e;
+  static const struct option opts[] = {
+    { "home", required_argument, NULL, 'H' }, { "listen", required_argument, NULL, 'l' },
+    { "verbose", no_argument, NULL, 'v' },    { "quiet", no_argument, NULL, 'q' },
+    { "version", no_argument, NULL, 'V' },    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  int o;
+  while ((o = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
+    switch (o) {
+    case 'H': home = optarg; break;
+    case 'l': listen = optarg; break;
+    case 'v': verbose++; break;
+    case 'q': quiet++; break;
+    case 'V': printf("stoad %s\n", STOA_VERSION); return 0;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
     }
-  fprintf(stderr, "stoad %s: live replication is not built yet; use `stoa export` and "
-                  "`stoa import` to exchange records (see docs/status.md)\n", STOA_VERSION);
-  return 1;
+  }
+  if (sodium_init() < 0) return 1;
+  signal(SIGPIPE, SIG_IGN);
+  if (home) snprintf(n->home, sizeof n->home, "%s", home);
+  else if (getenv("STOA_HOME")) snprintf(n->home, sizeof n->home, "%s", getenv("STOA_HOME"));
+  else if (getenv("XDG_DATA_HOME")) snprintf(n->home, sizeof n->home, "%s/stoa", getenv("XDG_DATA_HOME"));
+  else snprintf(n->home, sizeof n->home, "%s/.local/share/stoa", getenv("HOME") ? getenv("HOME") : ".");
+
+  char path[4200];
+  snprintf(path, sizeof path, "%s/stoa.ini", n->home);
+  if (config_load(&n->cfg, path)) return 2;
+  if (listen) snprintf(n->cfg.listen, sizeof n->cfg.listen, "%s", listen);
+  log_level = !strcmp(n->cfg.log_level, "debug") ? LOG_DEBUG : !strcmp(n->cfg.log_level, "warn") ? LOG_WARN : LOG_INFO;
+  if (verbose) log_level = LOG_DEBUG;
+  if (quiet) log_level = quiet > 1 ? LOG_ERR : LOG_WARN;
+
+  snprintf(path, sizeof path, "%s/store", n->home);
+  if ((e = store_open(&n->st, path, NULL))) {
+    log_error("cannot open the store at %s: %s (run `stoa init`?)", path, stoa_strerror(e));
+    return 1;
+  }
+  const charter *ch = store_charter(n->st);
+  if (!ch) { log_error("%s has no federation: run `stoa init`", n->home); return 1; }
+  memcpy(n->fed, ch->id, HASH_LEN);
+  stoa_key k;
+  snprintf(path, sizeof path, "%s/keys/node.key", n->home);
+  if ((e = keys_read(path, NULL, 0, &k))) {
+    log_error("%s: %s", path, stoa_strerror(e));
+    return 1;
+  }
+  memcpy(n->node_pk, k.pk, KEY_LEN);
+  memcpy(n->node_sk, k.sk, 64);
+  e = noise_key_from_ed25519(k.sk, n->noise_priv);
+  keys_wipe(&k);
+  if (e) { log_error("the node key cannot be used for Noise"); return 1; }
+  snprintf(path, sizeof path, "%s/keys/network.pub", n->home);
+  if ((e = keys_pub_read(path, n->network))) { log_error("%s: %s", path, stoa_strerror(e)); return 1; }
+
+  n->loop = uv_default_loop();
+  if (iblt_sketch_init(&n->sketch, NODE_SKETCH_CAP)) { log_error("out of memory"); return 1; }
+  peer_push_new(n); /* the sketch of everything held */
+  log_info("node %02x%02x%02x%02x of %s: %llu records", n->node_pk[0], n->node_pk[1], n->node_pk[2],
+           n->node_pk[3], ch->name, (unsigned long long)n->records);
+  if (n->cfg.listen[0]) {
+    if ((e = net_listen(n, n->cfg.listen))) {
+      log_error("cannot listen on %s: %s", n->cfg.listen, uv_strerror(e));
+      return 1;
+    }
+    log_info("listening on %s", n->cfg.listen);
+  }
+  if ((e = ctl_listen(n))) {
+    log_error("cannot open the control socket in %s: %s", n->home, uv_strerror(e));
+    return 1;
+  }
+  uv_signal_init(n->loop, &n->sig_term);
+  uv_signal_init(n->loop, &n->sig_int);
+  uv_signal_init(n->loop, &n->sig_hup);
+  n->sig_term.data = n->sig_int.data = n->sig_hup.data = n;
+  uv_signal_start(&n->sig_term, on_signal, SIGTERM);
+  uv_signal_start(&n->sig_int, on_signal, SIGINT);
+  uv_signal_start(&n->sig_hup, on_signal, SIGHUP);
+  uv_timer_init(n->loop, &n->tick);
+  n->tick.data = n;
+  uv_timer_start(&n->tick, on_tick, 1000, 1000);
+  for (int i = 0; i < n->cfg.npeers; i++) node_peer_add(n, n->cfg.peers[i], false);
+  NOTIFY("READY=1");
+
+  while (uv_run(n->loop, UV_RUN_DEFAULT) && !n->stopping) {}
+  /* Stopping: let the closes and the last writes finish, then close the rest. */
+  uv_run(n->loop, UV_RUN_NOWAIT);
+  for (int i = 0; i < 50 && n->conns; i++) uv_run(n->loop, UV_RUN_ONCE);
+  uv_walk(n->loop, walk_close, NULL);
+  uv_run(n->loop, UV_RUN_DEFAULT);
+  uv_loop_close(n->loop);
+  snprintf(path, sizeof path, "%s/%s", n->home, "stoad.sock");
+  unlink(path);
+  iblt_sketch_free(&n->sketch);
+  store_close(n->st);
+  sodium_memzero(n->node_sk, sizeof n->node_sk);
+  sodium_memzero(n->noise_priv, sizeof n->noise_priv);
+  log_info("stopped");
+  return 0;
 }

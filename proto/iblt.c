@@ -20,12 +20,12 @@
  *                (exact integers: with i, j < 2^30 both sides are < 2^126).
  *
  *   The index sequence of x is increasing.  Index 0 is always in it.  Then
- *   come blocks k = 0, 1, ..., 14; block k covers [4^k, 4^(k+1)).  Within
- *   block k, start at the virtual index i = 4^k - 1; for t = 1, 2, ...:
- *   j = step(i, draw(x, k, t)); if j < 4^(k+1), j is in the sequence and
- *   i = j; otherwise block k is over.  (From i = 4^(k+1) - 1 the step
+ *   come blocks k = 0, 1, ..., 9; block k covers [8^k, 8^(k+1)).  Within
+ *   block k, start at the virtual index i = 8^k - 1; for t = 1, 2, ...:
+ *   j = step(i, draw(x, k, t)); if j < 8^(k+1), j is in the sequence and
+ *   i = j; otherwise block k is over.  (From i = 8^(k+1) - 1 the step
  *   always leaves the block, so it need not be drawn.)  Indices stop below
- *   4^15 = 2^30 = IBLT_INDEX_LIMIT.
+ *   8^10 = 2^30 = IBLT_INDEX_LIMIT.
  *
  *   chk(x)     = SipHash-2-4 of the 32 bytes of x under the 16-byte key
  *                "stoa-iblt-chk-v1" (ASCII), as a little-endian uint64
@@ -33,8 +33,23 @@
  *   Symbol i of a set S: sum = XOR of the x in S whose sequence holds i,
  *   chk = XOR of their chk(x), count = how many they are.
  *
- *   Known answer: the item 00 01 02 .. 1f has the indices below 64
- *   given in tests/test_iblt.c (test_vector).
+ *   Known answers (tests/test_iblt.c, test_vector, checked against an
+ *   independent implementation): the item 00 01 02 .. 1f has the indices
+ *   0 1 2 3 6 10 15 20 31 48 124 127 335 1847 1956 2381 2679 3209 4062
+ *   5980 11473 11692 29333 100342 125975 439025 below 2^20, and
+ *   chk = 0xf36d028ece147c63.
+ *
+ * THE WIRE FORM of one symbol (normative too).  A header h, an unsigned
+ * LEB128 varint (7 bits a byte, low group first, minimal: no final 0x00
+ * byte after the first, at most 10 bytes, value < 2^64):
+ *   h = 1                 the zero symbol (count 0, sum 0, chk 0), 1 byte;
+ *   h = zigzag(count) * 2 otherwise, followed by the 32-byte sum and chk
+ *                         as 8 bytes little-endian;
+ *   zigzag(c) = 2c for c >= 0, -2c - 1 for c < 0; |count| < 2^62.
+ * Any other odd h, a zero symbol in the long form, or a count out of range
+ * is malformed, so every symbol has exactly one encoding.  A symbol with
+ * count +-1 takes 41 bytes; a sender's early symbols carry counts of its
+ * whole set (symbol 0: N), a few bytes more.
  *
  * Why it works.  Let rho(t) = 1/(1+t/2) = 2/(t+2).  From index i, the
  * chance that no index lies in (i, j] is prod_{t=i+1..j} (1 - rho(t)) =
@@ -48,16 +63,16 @@
  * and equal sets are recognised from it alone.
  *
  * Why blocks.  The paper draws one chain from index 0.  Restarting the
- * chain at every power of 4 keeps the distribution and makes it random
+ * chain at every power of 8 keeps the distribution and makes it random
  * access: the indices at or after any `from` cost O(1) expected draws
- * (about 2.8 indices per block), so symbols [start, start+count) of a set
- * come from one O(n + count) pass for any start (the graceful path past
- * the cached prefix), and the decoder checks that a peeled item really maps
- * to its symbol in O(1).  Walking all indices below N costs
- * ~2 ln N + log4 N draws, so an insert into a sketch of cap symbols costs
- * O(log cap).  Within a block the target is at most ~4x the start, so the
- * floating-point guess of step() is off by at most a unit or two and the
- * exact test fixes it; no float ever decides a result.
+ * (about 4.2 indices per block), so symbols [start, start+count) of a set
+ * come from one O(n + count) pass for any start: the graceful path past
+ * the cached prefix.  Walking all indices below N costs ~2 ln N + log8 N
+ * draws, so an insert into a sketch of cap symbols costs O(log cap); base
+ * 8 balances the draw that ends each block against the draws a seek
+ * wastes in its block.  Within a block the target is at most ~8x the
+ * start, so the floating-point guess of step() is off by less than one
+ * and the exact test fixes it; no float ever decides a result.
  */
 #include "proto/iblt.h"
 
@@ -68,10 +83,9 @@
 
 #include "proto/err.h"
 
-#define BLOCK_SHIFT 2 /* blocks are powers of 4 */
-#define NBLOCKS 15    /* 4^15 = IBLT_INDEX_LIMIT */
+#define BLOCK_SHIFT 3 /* blocks are powers of 8 */
+#define NBLOCKS 10    /* 8^10 = IBLT_INDEX_LIMIT */
 #define GAMMA UINT64_C(0x9e3779b97f4a7c15)
-#define NONE UINT32_MAX
 
 static const uint8_t chk_key[16] = "stoa-iblt-chk-v1"; /* exactly 16, no NUL */
 
@@ -86,6 +100,15 @@ typedef struct iblt__it {
   uint32_t k;
 } iblt__it;
 
+/* A received symbol in the decoder: remote - local - decoded.  One cache
+ * line each, flag included: a peel touches ~2 ln m of them at random. */
+struct iblt_dsym {
+  _Alignas(64) uint64_t sum[4];
+  uint64_t chk;
+  int64_t count;
+  uint32_t queued; /* waits in the peel queue */
+};
+
 struct iblt_ditem {
   uint8_t item[IBLT_ITEM_LEN];
   uint64_t chk;
@@ -93,13 +116,13 @@ struct iblt_ditem {
   int side;
 };
 
-static uint64_t le64(const uint8_t *p) {
+static inline uint64_t le64(const uint8_t *p) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
   return v;
 }
 
-static uint64_t mix(uint64_t z) {
+static inline uint64_t mix(uint64_t z) {
   z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
   z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
   return z ^ (z >> 31);
@@ -116,14 +139,17 @@ static inline bool past(uint64_t j, uint64_t v2, uint64_t a) {
   return (u128)((j + 1) * (j + 2)) * v2 > (u128)a << 64;
 }
 
-/* step(i, V) of the header comment, or `end` when it is >= end.
- * i < end - 1 <= 2^30 - 1. */
-static uint32_t step(uint32_t i, uint64_t v, uint32_t end) {
+/* step(i, V) of the header comment, or `end` when it is >= end;
+ * i < end - 1 <= 2^30 - 1.  With s = 2^32 / V, the guess (i + 1.5) s is
+ * never below the exact threshold sqrt((i+1)(i+2) s^2 + 1/4) for j + 1.5,
+ * and exceeds it by at most s / (4 (i + 1.5)): under one within a block,
+ * so the loops turn at most once or twice.  A draw that leaves the block
+ * costs no division. */
+static inline uint32_t step(uint32_t i, uint64_t v, uint32_t end) {
   if (v == UINT64_C(1) << 32) return i + 1; /* V^2 = 2^64: j = i + 1 */
   uint64_t v2 = v * v, a = (uint64_t)(i + 1) * (i + 2);
   if (!past(end - 1, v2, a)) return end;
-  /* j + 1.5 ~ (i + 1.5) 2^32 / V; the loops make it exact. */
-  double x = ((double)i + 1.5) * 4294967296.0 / (double)v - 0.5;
+  double x = ((double)i + 1.5) * (4294967296.0 / (double)v) - 0.5;
   uint64_t j = x >= (double)(end - 1) ? end - 1 : x <= (double)i + 1 ? i + 1 : (uint64_t)x;
   while (j > (uint64_t)i + 1 && past(j - 1, v2, a)) j--;
   while (!past(j, v2, a)) j++;
@@ -137,22 +163,31 @@ static void it_start(iblt__it *it, const uint8_t *item) {
   it->k = 0;
 }
 
-/* Moves to the next index; returns it, or IBLT_INDEX_LIMIT at the end. */
+/* Moves to the next index; returns it, or IBLT_INDEX_LIMIT at the end.
+ * Works on a local copy: this is the hottest loop of every walk. */
 static uint32_t it_next(iblt__it *it) {
-  while (it->k < NBLOCKS) {
-    uint32_t end = UINT32_C(1) << (BLOCK_SHIFT * (it->k + 1));
-    if (it->cur + 1 < end) {
-      it->draw++;
-      uint64_t z = mix(it->seed + (((uint64_t)it->k << 32) + it->draw) * GAMMA);
-      uint64_t hi = z >> 32, lo = z & 0xffffffff;
-      uint32_t j = step(it->cur, (hi > lo ? hi : lo) + 1, end);
-      if (j < end) return it->cur = j;
+  uint32_t k = it->k, cur = it->cur, draw = it->draw;
+  const uint64_t seed = it->seed;
+  for (; k < NBLOCKS; k++, draw = 0) {
+    uint32_t end = UINT32_C(1) << (BLOCK_SHIFT * (k + 1));
+    uint64_t z = seed + (((uint64_t)k << 32) + draw) * GAMMA;
+    while (cur + 1 < end) {
+      draw++;
+      z += GAMMA;
+      uint64_t r = mix(z), hi = r >> 32, lo = r & 0xffffffff;
+      uint32_t j = step(cur, (hi > lo ? hi : lo) + 1, end);
+      if (j >= end) break;
+      cur = j;
+      goto out;
     }
-    it->k++;
-    it->cur = end - 1;
-    it->draw = 0;
+    cur = end - 1;
   }
-  return it->cur = IBLT_INDEX_LIMIT;
+  cur = IBLT_INDEX_LIMIT;
+out:
+  it->k = k;
+  it->cur = cur;
+  it->draw = draw;
+  return cur;
 }
 
 /* Positions it at the first index >= from: O(1) expected draws. */
@@ -184,16 +219,31 @@ static inline int64_t cnt_sub(int64_t a, int64_t b) {
   return (int64_t)((uint64_t)a - (uint64_t)b);
 }
 
+/* Word-wise through memcpy: the symbols are the hot data of a decode. */
+static inline void xor32(uint8_t *dst, const uint8_t *a, const uint8_t *b) {
+  for (int i = 0; i < IBLT_ITEM_LEN; i += 8) {
+    uint64_t x, y;
+    memcpy(&x, a + i, 8);
+    memcpy(&y, b + i, 8);
+    x ^= y;
+    memcpy(dst + i, &x, 8);
+  }
+}
+
 static inline void sym_apply(iblt_sym *s, const uint8_t *item, uint64_t chk, int64_t delta) {
-  for (int i = 0; i < IBLT_ITEM_LEN; i++) s->sum[i] ^= item[i];
+  xor32(s->sum, s->sum, item);
   s->chk ^= chk;
   s->count = cnt_add(s->count, delta);
 }
 
 static inline bool sym_zero(const iblt_sym *s) {
   if (s->count != 0 || s->chk != 0) return false;
-  uint8_t acc = 0;
-  for (int i = 0; i < IBLT_ITEM_LEN; i++) acc |= s->sum[i];
+  uint64_t acc = 0;
+  for (int i = 0; i < IBLT_ITEM_LEN; i += 8) {
+    uint64_t x;
+    memcpy(&x, s->sum + i, 8);
+    acc |= x;
+  }
   return acc == 0;
 }
 
@@ -327,9 +377,13 @@ int iblt_decoder_init(iblt_decoder *d, const iblt_sketch *local, uint32_t max_sy
   return 0;
 }
 
+void iblt_decoder_reset(iblt_decoder *d, const iblt_sketch *local) {
+  d->local = local;
+  d->m = d->nonzero = d->ndec = d->nheap = d->nqueue = 0;
+}
+
 void iblt_decoder_free(iblt_decoder *d) {
   free(d->diff);
-  free(d->queued);
   free(d->queue);
   free(d->dec);
   free(d->heap);
@@ -348,16 +402,17 @@ const uint8_t *iblt_decoder_item(const iblt_decoder *d, uint32_t i, int *side) {
 
 /* Every array holds at most one entry per received symbol (each peel
  * zeroes the symbol it came from for good, so ndec <= m), so they all grow
- * together, by doubling, up to max.  A failed realloc leaves the arrays
- * valid (some larger) and cap unchanged. */
+ * together, by doubling, up to max.  On failure every array is still
+ * valid (some larger) and cap is unchanged. */
 static int grow(iblt_decoder *d) {
   uint64_t want = d->cap ? (uint64_t)d->cap * 2 : 256;
   uint32_t cap = want > d->max ? d->max : (uint32_t)want;
   void *p;
-  if (!(p = realloc(d->diff, (size_t)cap * sizeof *d->diff))) return STOA_ENOMEM;
+  /* Cache-line aligned, so no realloc: copy the received part over. */
+  if (!(p = aligned_alloc(64, (size_t)cap * sizeof *d->diff))) return STOA_ENOMEM;
+  if (d->m) memcpy(p, d->diff, (size_t)d->m * sizeof *d->diff);
+  free(d->diff);
   d->diff = p;
-  if (!(p = realloc(d->queued, cap))) return STOA_ENOMEM;
-  d->queued = p;
   if (!(p = realloc(d->queue, (size_t)cap * sizeof *d->queue))) return STOA_ENOMEM;
   d->queue = p;
   if (!(p = realloc(d->dec, (size_t)cap * sizeof *d->dec))) return STOA_ENOMEM;
@@ -371,7 +426,7 @@ static int grow(iblt_decoder *d) {
 /* Min-heap of decoded items keyed by their next index: each index of a
  * decoded item past the received prefix is subtracted when its symbol
  * arrives, O(log ndec) each. */
-static uint32_t hkey(const iblt_decoder *d, uint32_t h) { return d->dec[d->heap[h]].it.cur; }
+static inline uint32_t hkey(const iblt_decoder *d, uint32_t h) { return d->dec[d->heap[h]].it.cur; }
 
 static void heap_down(iblt_decoder *d, uint32_t h) {
   for (;;) {
@@ -400,38 +455,66 @@ static void heap_push(iblt_decoder *d, uint32_t id) {
 }
 
 /* Subtracts `side` times an item from received symbol j, keeping the
- * nonzero count and the peel queue up to date. */
-static void dec_apply(iblt_decoder *d, uint32_t j, const uint8_t *item, uint64_t chk, int side) {
-  iblt_sym *s = &d->diff[j];
-  bool was = !sym_zero(s);
-  sym_apply(s, item, chk, -side);
-  bool now = !sym_zero(s);
-  d->nonzero = d->nonzero - was + now;
-  if ((s->count == 1 || s->count == -1) && !d->queued[j]) {
-    d->queued[j] = 1;
+ * nonzero count and (when `queue`) the peel queue up to date.  The inner
+ * loop of a decode: one pass over the symbol's words. */
+static inline void dec_apply(iblt_decoder *d, uint32_t j, const uint64_t w[4], uint64_t chk,
+                             int side, bool queue) {
+  iblt_dsym *s = &d->diff[j];
+  uint64_t s0 = s->sum[0], s1 = s->sum[1], s2 = s->sum[2], s3 = s->sum[3];
+  uint64_t ck = s->chk;
+  int64_t c = s->count;
+  uint64_t was = s0 | s1 | s2 | s3 | ck | (uint64_t)c;
+  s0 ^= w[0], s1 ^= w[1], s2 ^= w[2], s3 ^= w[3], ck ^= chk;
+  c = cnt_sub(c, side);
+  uint64_t now = s0 | s1 | s2 | s3 | ck | (uint64_t)c;
+  s->sum[0] = s0, s->sum[1] = s1, s->sum[2] = s2, s->sum[3] = s3;
+  s->chk = ck;
+  s->count = c;
+  d->nonzero = d->nonzero - (was != 0) + (now != 0);
+  if (queue && (c == 1 || c == -1) && !s->queued) {
+    s->queued = 1;
     d->queue[d->nqueue++] = j;
   }
 }
 
-/* Peels symbol j if it is pure: count +-1, checksum of its sum matches,
- * and j is an index of that sum (which a random 32 bytes is not, with
- * probability ~1 - 2/(j+2): a second guard behind the checksum, and what
- * makes each peel zero its symbol for good).  O(log m). */
+/* Peels symbol j if it is pure: count +-1, the checksum of its sum
+ * matches, and j is an index of that sum (which a random 32 bytes is not,
+ * with probability 1 - 2/(j+2): a second guard behind the checksum, and
+ * what makes each peel zero its symbol for good, so ndec <= m).  The check
+ * rides on the walk that subtracts the item from every received symbol
+ * it maps to; in the rare case it fails (a lying remote, or a checksum
+ * collision), a second walk undoes the first.  O(log m). */
 static int dec_peel(iblt_decoder *d, uint32_t j) {
-  const iblt_sym *s = &d->diff[j];
+  const iblt_dsym *s = &d->diff[j];
   if (s->count != 1 && s->count != -1) return 0;
-  uint64_t chk = iblt_item_chk(s->sum);
+  uint8_t item[IBLT_ITEM_LEN];
+  memcpy(item, s->sum, IBLT_ITEM_LEN);
+  uint64_t chk = iblt_item_chk(item);
   if (chk != s->chk) return 0;
-  iblt__it it;
-  if (it_seek(&it, s->sum, j) != j) return 0;
   if (d->ndec >= d->m) return STOA_EPROTOCOL;
   iblt_ditem *x = &d->dec[d->ndec];
-  memcpy(x->item, s->sum, IBLT_ITEM_LEN); /* s changes below */
+  memcpy(x->item, item, IBLT_ITEM_LEN);
   x->chk = chk;
   x->side = (int)s->count;
-  it_start(&x->it, x->item);
+  uint64_t w[4];
+  memcpy(w, item, IBLT_ITEM_LEN);
+  bool hit = false;
   uint32_t t = 0;
-  for (; t < d->m; t = it_next(&x->it)) dec_apply(d, t, x->item, chk, x->side);
+  iblt__it it;
+  it_start(&it, item);
+  for (; t < d->m; t = it_next(&it)) {
+    dec_apply(d, t, w, chk, x->side, true);
+    hit |= t == j;
+  }
+  x->it = it;
+  if (!hit) {
+    /* Not queueing here is what bounds the work a lying remote can cause:
+     * what the first walk queued is back to a count of 0 or +-2, so it
+     * will be popped and dropped without another walk. */
+    it_start(&it, item);
+    for (uint32_t u = 0; u < d->m; u = it_next(&it)) dec_apply(d, u, w, chk, -x->side, false);
+    return 0;
+  }
   if (t < d->max) heap_push(d, d->ndec);
   d->ndec++;
   return 0;
@@ -446,27 +529,35 @@ int iblt_decoder_add(iblt_decoder *d, const iblt_sym *remote, const iblt_sym *lo
   }
   if (d->m == d->cap && (r = grow(d)) != 0) return r;
   uint32_t j = d->m;
-  iblt_sym *s = &d->diff[j];
-  for (int i = 0; i < IBLT_ITEM_LEN; i++) s->sum[i] = remote->sum[i] ^ local_sym->sum[i];
+  iblt_dsym *s = &d->diff[j];
+  for (int i = 0; i < 4; i++) {
+    uint64_t a, b;
+    memcpy(&a, remote->sum + 8 * i, 8);
+    memcpy(&b, local_sym->sum + 8 * i, 8);
+    s->sum[i] = a ^ b;
+  }
   s->chk = remote->chk ^ local_sym->chk;
   s->count = cnt_sub(remote->count, local_sym->count);
-  d->queued[j] = 0;
+  s->queued = 0;
+  if ((s->sum[0] | s->sum[1] | s->sum[2] | s->sum[3] | s->chk | (uint64_t)s->count) != 0)
+    d->nonzero++;
+  d->m++;
   /* Items decoded earlier that map here. */
   while (d->nheap > 0 && hkey(d, 0) == j) {
     iblt_ditem *x = &d->dec[d->heap[0]];
-    sym_apply(s, x->item, x->chk, -x->side);
+    uint64_t w[4];
+    memcpy(w, x->item, IBLT_ITEM_LEN);
+    dec_apply(d, j, w, x->chk, x->side, false);
     if (it_next(&x->it) >= d->max) d->heap[0] = d->heap[--d->nheap];
     if (d->nheap > 0) heap_down(d, 0);
   }
-  d->m++;
-  if (!sym_zero(s)) d->nonzero++;
   if (s->count == 1 || s->count == -1) {
-    d->queued[j] = 1;
+    s->queued = 1;
     d->queue[d->nqueue++] = j;
   }
   while (d->nqueue > 0) {
     uint32_t q = d->queue[--d->nqueue];
-    d->queued[q] = 0;
+    d->diff[q].queued = 0;
     if ((r = dec_peel(d, q)) != 0) return r;
   }
   return 0;

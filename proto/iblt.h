@@ -82,7 +82,7 @@ int iblt_sketch_copy(iblt_sketch *dst, const iblt_sketch *src);
 /* Frees the symbols; the struct may be reused with iblt_sketch_init. */
 void iblt_sketch_free(iblt_sketch *sk);
 
-/* Symbol i < sk->cap, valid until the next add or free. */
+/* Symbol i (NULL when i >= sk->cap); valid until free, changed by add. */
 const iblt_sym *iblt_sketch_sym(const iblt_sketch *sk, uint32_t i);
 
 /* Zeroes out[0, count): the start of a from-full-set computation. */
@@ -96,7 +96,7 @@ void iblt_symbols_add_item(iblt_sym *out, uint32_t start, uint32_t count,
                            const uint8_t item[IBLT_ITEM_LEN]);
 
 /* Symbols [start, start+count) of the n items in items (n * 32 bytes):
- * clear, then add each item.  start + count <= IBLT_INDEX_LIMIT. */
+ * clear, then add each item.  Indices from IBLT_INDEX_LIMIT on stay zero. */
 void iblt_symbols_compute(iblt_sym *out, uint32_t start, uint32_t count,
                           const uint8_t *items, size_t n);
 
@@ -113,6 +113,7 @@ int iblt_sym_encode(const iblt_sym *s, uint8_t *buf, size_t cap, size_t *len);
 int iblt_sym_decode(iblt_sym *s, const uint8_t *buf, size_t len, size_t *used);
 
 /* The receiving side.  Opaque: use the functions below. */
+typedef struct iblt_dsym iblt_dsym;
 typedef struct iblt_ditem iblt_ditem;
 typedef struct iblt_decoder {
   const iblt_sketch *local; /* borrowed; NULL when the caller gives all */
@@ -123,8 +124,7 @@ typedef struct iblt_decoder {
   uint32_t ndec;            /* items decoded */
   uint32_t nheap;
   uint32_t nqueue;
-  iblt_sym *diff;           /* remote - local - decoded, per index */
-  uint8_t *queued;          /* diff[j] waits in queue */
+  iblt_dsym *diff;          /* remote - local - decoded, per index */
   uint32_t *queue;          /* candidates for peeling */
   iblt_ditem *dec;          /* decoded items */
   uint32_t *heap;           /* decoded items by their next index */
@@ -134,8 +134,8 @@ typedef struct iblt_decoder {
  * and subtract the symbols of `local` (borrowed: it must not change until
  * iblt_decoder_free; pass an iblt_sketch_copy when inserts may happen),
  * or NULL when every local symbol will be passed in.  Allocates nothing
- * yet.  Returns 0 or STOA_EINVAL (max_symbols is 0 or above
- * IBLT_INDEX_LIMIT). */
+ * yet; iblt_decoder_add grows it to ~144 bytes per symbol received.
+ * Returns 0 or STOA_EINVAL (max_symbols is 0 or above IBLT_INDEX_LIMIT). */
 int iblt_decoder_init(iblt_decoder *d, const iblt_sketch *local,
                       uint32_t max_symbols);
 
@@ -156,9 +156,14 @@ bool iblt_decoder_complete(const iblt_decoder *d);
 /* Number of items decoded so far; new ones are appended. */
 uint32_t iblt_decoder_count(const iblt_decoder *d);
 
-/* Decoded item i < count (32 bytes, valid until iblt_decoder_free) and
- * its side (IBLT_REMOTE or IBLT_LOCAL) in *side. */
+/* Decoded item i (32 bytes; valid until the next iblt_decoder_add, reset
+ * or free: copy it out) and its side (IBLT_REMOTE or IBLT_LOCAL) in *side
+ * when side is not NULL.  NULL when i >= count. */
 const uint8_t *iblt_decoder_item(const iblt_decoder *d, uint32_t i, int *side);
+
+/* Starts a new session against `local` (as in init), keeping the memory
+ * and the limit: for a node that syncs again and again. */
+void iblt_decoder_reset(iblt_decoder *d, const iblt_sketch *local);
 
 /* Frees what the decoder holds; the struct may be reused after init. */
 void iblt_decoder_free(iblt_decoder *d);

@@ -199,7 +199,11 @@ static int judge(store *s, const rec *r, uint64_t now) {
  * trust records makes more valid.  Drops what has waited too long. */
 static int pend_recheck(store *s, MDB_txn *txn, uint64_t now, store_counts *c) {
   /* Each round runs when the one before released records that changed the
-   * trust state; a chain of admissions settles in a few rounds. */
+   * trust state; a chain of admissions settles in a few rounds.  Trust
+   * records are released first, until they settle, and only then the rest:
+   * a record must be judged against every trust record this recheck lets
+   * in, not only those that sort before it in the pending area. */
+  bool trust_phase = true;
   for (int round = 0; round < 64; round++) {
     MDB_cursor *cur;
     MDB_val k, d;
@@ -216,6 +220,7 @@ static int pend_recheck(store *s, MDB_txn *txn, uint64_t now, store_counts *c) {
         if ((rc = mdb_cursor_del(cur, 0))) break;
         continue;
       }
+      if (trust_phase && !rec_kind_is_trust(r.h.kind)) continue;
       if (judge(s, &r, now) == 0) {
         /* Copy out: the cursor's page may change under the put. */
         uint8_t *copy = malloc(d.mv_size - 12);
@@ -243,7 +248,9 @@ static int pend_recheck(store *s, MDB_txn *txn, uint64_t now, store_counts *c) {
     s->trust_dirty = s->trust_dirty || dirty;
     if (e) return e;
     if (rc && rc != MDB_NOTFOUND) return store__err(rc);
-    if (!released || !more) return 0;
+    if (released && more) { trust_phase = true; continue; }
+    if (trust_phase) { trust_phase = false; continue; }
+    return 0;
   }
   return 0;
 }

@@ -12,9 +12,12 @@ static const int derived[] = { DB_ENT, DB_HIST, DB_DOC, DB_FTS, DB_VOC, DB_TRUST
 
 typedef struct rx_ctx { store_counts c; } rx_ctx;
 
-/* Runs cb over every record in insertion order inside txn. */
+/* Runs cb over every record in insertion order inside txn.  A record that
+ * no longer decodes is reported through bad (verify) or skipped (reindex),
+ * never a reason to stop. */
 static int each_record(store *s, MDB_txn *txn, int (*cb)(store *, MDB_txn *, const rec *, const uint8_t *,
-                                                          size_t, void *), void *ctx) {
+                                                          size_t, void *),
+                       void (*bad)(void *, const uint8_t *), void *ctx) {
   MDB_cursor *cur;
   MDB_val k, d;
   int rc, e = 0;
@@ -24,7 +27,10 @@ static int each_record(store *s, MDB_txn *txn, int (*cb)(store *, MDB_txn *, con
     rec r;
     if (d.mv_size != HASH_LEN) { e = STOA_ECORRUPT; break; }
     if ((rc = mdb_get(txn, s->dbi[DB_REC], &rk, &rv))) { e = store__err(rc); break; }
-    if (rec_decode(rv.mv_data, rv.mv_size, &r)) { e = STOA_ECORRUPT; break; }
+    if (rec_decode(rv.mv_data, rv.mv_size, &r)) {
+      if (bad) bad(ctx, d.mv_data);
+      continue;
+    }
     if ((e = cb(s, txn, &r, rv.mv_data, rv.mv_size, ctx))) break;
   }
   mdb_cursor_close(cur);
@@ -63,8 +69,8 @@ static int reindex_fn(store *s, MDB_txn *txn, void *vctx) {
   if ((e = store__meta_put_u64(txn, s, "docid", 0))) return e;
   trust_reset(s->trust);
   s->trust_dirty = true;
-  if ((e = each_record(s, txn, rx_trust, x))) return e;
-  return each_record(s, txn, rx_index, x);
+  if ((e = each_record(s, txn, rx_trust, NULL, x))) return e;
+  return each_record(s, txn, rx_index, NULL, x);
 }
 
 int store_reindex(store *s, store_counts *c) {
@@ -83,6 +89,8 @@ static void report(vf_ctx *v, const char *what, const uint8_t *hash) {
   v->problems++;
   if (v->cb && v->cb->problem) v->cb->problem(v->cb->ctx, what, hash);
 }
+
+static void vf_bad(void *ctx, const uint8_t *hash) { report(ctx, "record no longer decodes (damaged)", hash); }
 
 static int vf_record(store *s, MDB_txn *txn, const rec *r, const uint8_t *b, size_t l, void *ctx) {
   vf_ctx *v = ctx;
@@ -163,7 +171,7 @@ int store_verify(store *s, const store_problem_cb *cb) {
   if ((e = store__trust_sync(s, txn))) goto out;
   if (!mdb_stat(txn, s->dbi[DB_REC], &a) && !mdb_stat(txn, s->dbi[DB_SEQ], &b) && a.ms_entries != b.ms_entries)
     report(&v, "records and insertion sequence differ in number", NULL);
-  if ((e = each_record(s, txn, vf_record, &v))) goto out;
+  if ((e = each_record(s, txn, vf_record, vf_bad, &v))) goto out;
   e = vf_entries(s, txn, &v);
 out:
   mdb_txn_abort(txn);

@@ -431,6 +431,19 @@ int store_trust_events(store_rd *rd, store_trust_cb cb, void *ctx) {
   return e;
 }
 
+int store_pending_scan(store_rd *rd, store_seq_cb cb, void *ctx) {
+  MDB_cursor *cur;
+  MDB_val k, d;
+  int rc, e = 0;
+  if ((rc = mdb_cursor_open(rd->txn, rd->s->dbi[DB_PEND], &cur))) return store__err(rc);
+  for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+    if (d.mv_size < 12) continue;
+    if ((e = cb(ctx, 0, (const uint8_t *)d.mv_data + 12, d.mv_size - 12))) break;
+  }
+  mdb_cursor_close(cur);
+  return e;
+}
+
 uint64_t store_erased_until(store_rd *rd, const uint8_t ekey[EKEY_LEN]) {
   uint8_t dk[EKEY_LEN];
   ekey_to_dbkey(ekey, dk);

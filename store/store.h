@@ -138,6 +138,8 @@ const struct trust_state *store_trust(store_rd *rd);
 /* Trust events (endorse/revoke) in replay order. */
 typedef int (*store_trust_cb)(void *ctx, const void *ev /* trust_event */);
 int store_trust_events(store_rd *rd, store_trust_cb cb, void *ctx);
+/* Records in the pending area (envelopes), in hash order. */
+int store_pending_scan(store_rd *rd, store_seq_cb cb, void *ctx);
 /* Effective erasure time of an entry (0 = none). */
 uint64_t store_erased_until(store_rd *rd, const uint8_t ekey[EKEY_LEN]);
 

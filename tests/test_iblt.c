@@ -53,9 +53,9 @@ static void test_vector(void **state) {
   (void)state;
   uint8_t it[L];
   for (int i = 0; i < L; i++) it[i] = (uint8_t)i;
-  static const uint32_t want[] = {0, 1, 2, 3, 5, 8, 11, 31, 32, 232, 246, 373, 717, 731,
-                                  3136, 3938, 6860, 28843, 33762, 68277, 141939, 172999,
-                                  187051, 222595, 262005, 869781};
+  static const uint32_t want[] = {0, 1, 2, 3, 6, 10, 15, 20, 31, 48, 124, 127, 335, 1847, 1956,
+                                  2381, 2679, 3209, 4062, 5980, 11473, 11692, 29333, 100342,
+                                  125975, 439025};
   uint32_t got[64];
   size_t n = iblt_item_indices(it, 0, UINT32_C(1) << 20, got, 64);
   assert_int_equal(n, sizeof want / sizeof want[0]);
@@ -66,7 +66,7 @@ static void test_vector(void **state) {
     assert_int_equal(iblt_item_indices(it, from, UINT32_C(1) << 20, &one, 1), 1);
     assert_int_equal(one, want[i]);
   }
-  assert_int_equal(iblt_item_indices(it, 869782, UINT32_C(1) << 20, got, 64), 0);
+  assert_int_equal(iblt_item_indices(it, 439026, UINT32_C(1) << 20, got, 64), 0);
   /* SipHash-2-4, key "stoa-iblt-chk-v1", checked by a separate implementation. */
   assert_true(iblt_item_chk(it) == UINT64_C(0xf36d028ece147c63));
 }
@@ -81,7 +81,8 @@ static double root(double v) {
 /* Index t is present with probability 1/(1+t/2), across block edges. */
 static void test_distribution(void **state) {
   (void)state;
-  static const uint32_t probe[] = {1, 2, 3, 4, 5, 15, 16, 17, 63, 64, 100, 255, 256, 1023, 1024, 4095, 4096};
+  /* Block edges (powers of 8) and between. */
+  static const uint32_t probe[] = {1, 2, 3, 6, 7, 8, 9, 63, 64, 65, 100, 511, 512, 513, 1000, 4095, 4096};
   enum { NP = sizeof probe / sizeof probe[0], N = 40000 };
   unsigned hits[NP] = {0};
   double total = 0;
@@ -194,22 +195,24 @@ static void test_equal_sets(void **state) {
   free(items);
 }
 
-/* Checks the decoded items are exactly diff[0, d) with sides side[]. */
+/* Checks the decoded items are exactly diff[0, d) with sides side[].
+ * Plain comparisons, one assertion: this runs for 50 million items. */
 static void check_decoded(const iblt_decoder *d, const uint8_t *diff, const int8_t *side,
                           uint32_t nd, uint8_t *seen) {
   assert_int_equal(iblt_decoder_count(d), nd);
   memset(seen, 0, nd);
+  uint32_t bad = 0;
   for (uint32_t i = 0; i < nd; i++) {
     int s = 0;
     const uint8_t *it = iblt_decoder_item(d, i, &s);
-    assert_non_null(it);
-    uint32_t tag = item_tag(it);
-    assert_true(tag < nd);
-    assert_memory_equal(it, diff + (size_t)tag * L, L);
-    assert_int_equal(s, side[tag]);
-    assert_int_equal(seen[tag], 0);
+    uint32_t tag = it ? item_tag(it) : UINT32_MAX;
+    if (tag >= nd || memcmp(it, diff + (size_t)tag * L, L) != 0 || s != side[tag] || seen[tag]) {
+      bad++;
+      continue;
+    }
     seen[tag] = 1;
   }
+  assert_int_equal(bad, 0);
   assert_null(iblt_decoder_item(d, nd, NULL));
 }
 
@@ -229,10 +232,11 @@ static int8_t pattern_side(int pat, uint32_t t, uint64_t r) {
 /* Every d in 0..10000.  For each split pattern a pair of sketches (local,
  * remote) grows by one differing item per step, so building costs
  * O(log cap) per d; each d is decoded with one pattern (every pattern for
- * d <= 1000), streaming from index 0 until complete. */
+ * d <= 300), streaming from index 0 until complete.  The decodes are the
+ * cost: ~50 million peels in all, ~45 s under -O1 and ASan. */
 static void test_every_d(void **state) {
   (void)state;
-  enum { DMAX = 10000, COMMON = 20, CAP = 1 << 15, ALL_UNTIL = 1000 };
+  enum { DMAX = 10000, COMMON = 20, CAP = 1 << 15, ALL_UNTIL = 300 };
   uint8_t *diff = xcalloc(DMAX, L), *seen = xcalloc(DMAX, 1);
   int8_t *side[NPAT];
   iblt_sketch loc[NPAT], rem[NPAT];
@@ -255,11 +259,12 @@ static void test_every_d(void **state) {
   uint64_t symbols = 0, dsum = 0, runs = 0;
   uint32_t worst = 0;
   double worst_ratio = 0;
+  iblt_decoder dec;
+  assert_int_equal(iblt_decoder_init(&dec, NULL, CAP), 0);
   for (uint32_t d = 0; d <= DMAX; d++) {
     for (int p = 0; p < NPAT; p++) {
       if (d > ALL_UNTIL && (int)(d % NPAT) != p) continue;
-      iblt_decoder dec;
-      assert_int_equal(iblt_decoder_init(&dec, &loc[p], CAP), 0);
+      iblt_decoder_reset(&dec, &loc[p]); /* one decoder, reused */
       uint32_t m = 0;
       while (!iblt_decoder_complete(&dec)) {
         if (m == CAP) fail_msg("d=%u pattern %d: not decoded in %u symbols", d, p, m);
@@ -268,7 +273,6 @@ static void test_every_d(void **state) {
       }
       check_decoded(&dec, diff, side[p], d, seen);
       if (d == 0) assert_int_equal(m, 1);
-      iblt_decoder_free(&dec);
       symbols += m;
       dsum += d;
       runs++;
@@ -281,6 +285,7 @@ static void test_every_d(void **state) {
     for (int p = 0; p < NPAT; p++)
       iblt_sketch_add(side[p][d] == IBLT_REMOTE ? &rem[p] : &loc[p], diff + (size_t)d * L);
   }
+  iblt_decoder_free(&dec);
   print_message("every d: %llu runs, %.3f symbols per difference overall, worst %.3f at d=%u\n",
                 (unsigned long long)runs, (double)symbols / (double)dsum, worst_ratio, worst);
   for (int p = 0; p < NPAT; p++) {
