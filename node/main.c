@@ -178,12 +178,18 @@ void node_stop(node *n) {
   while (n->jobs > 0) uv_run(n->loop, UV_RUN_ONCE);
   node_commit(n);
   for (conn *c = n->conns; c; c = c->next) net_close(c, WERR_SHUTDOWN, "shutting down");
+  /* No new connections or control clients: the loop ends when the last
+   * connection has closed. */
+  if (n->listening) uv_close((uv_handle_t *)&n->listener, NULL);
+  if (n->ctl_open) uv_close((uv_handle_t *)&n->ctl, NULL);
+  n->listening = n->ctl_open = false;
   uv_timer_stop(&n->tick);
   for (int i = 0; i < n->npeers; i++)
     if (n->peers[i].retry_init) uv_timer_stop(&n->peers[i].retry);
   uv_signal_stop(&n->sig_term);
   uv_signal_stop(&n->sig_int);
   uv_signal_stop(&n->sig_hup);
+  uv_stop(n->loop); /* the listener and the control socket would keep uv_run going */
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
