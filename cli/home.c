@@ -15,7 +15,7 @@
 #include "proto/err.h"
 
 void cli_path(const cli *c, char *out, size_t cap, const char *rel) {
-  snprintf(out, cap, "%s/%s", c->home, rel);
+  snprintf(out, cap, "%.4000s/%.100s", c->home, rel);
 }
 
 int cli_exit_for(int err) {

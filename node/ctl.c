@@ -298,7 +298,7 @@ static void on_client(uv_stream_t *server, int status) {
 int ctl_listen(node *n) {
   char path[4200];
   int r;
-  snprintf(path, sizeof path, "%s/%s", n->home, CTL_SOCKET);
+  snprintf(path, sizeof path, "%.4000s/%s", n->home, CTL_SOCKET);
   unlink(path); /* a stale socket of a killed daemon */
   uv_pipe_init(n->loop, &n->ctl, 0);
   n->ctl.data = n;

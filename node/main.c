@@ -43,7 +43,7 @@ static int find_peer(node *n, const char *addr) {
 /* Rewrites the [peers] section of stoa.ini with `addr` added or removed. */
 static int config_save_peer(node *n, const char *addr, bool add) {
   char path[4200], tmp[4300], line[1024];
-  snprintf(path, sizeof path, "%s/stoa.ini", n->home);
+  snprintf(path, sizeof path, "%.4000s/stoa.ini", n->home);
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *in = fopen(path, "r"), *out = fopen(tmp, "w");
   bool in_peers = false, had_peers = false, written = false;
@@ -116,7 +116,7 @@ int node_peer_remove(node *n, const char *addr) {
 static void reload(node *n) {
   char path[4200];
   node_config c;
-  snprintf(path, sizeof path, "%s/stoa.ini", n->home);
+  snprintf(path, sizeof path, "%.4000s/stoa.ini", n->home);
   NOTIFY("RELOADING=1");
   if (config_load(&c, path)) {
     log_error("%s has errors: configuration not reloaded", path);
@@ -176,6 +176,7 @@ void node_stop(node *n) {
   log_info("stopping: finishing the batch in hand");
   /* Verifications in flight finish; their commit runs as they land. */
   while (n->jobs > 0) uv_run(n->loop, UV_RUN_ONCE);
+  uv_timer_stop(&n->commit_timer);
   node_commit(n);
   for (conn *c = n->conns; c; c = c->next) net_close(c, WERR_SHUTDOWN, "shutting down");
   /* No new connections or control clients: the loop ends when the last
@@ -230,20 +231,21 @@ int main(int argc, char **argv) {
   }
   if (sodium_init() < 0) return 1;
   signal(SIGPIPE, SIG_IGN);
+  if (home && strlen(home) > 4000) { fprintf(stderr, "stoad: --home: path too long\n"); return 2; }
   if (home) snprintf(n->home, sizeof n->home, "%s", home);
   else if (getenv("STOA_HOME")) snprintf(n->home, sizeof n->home, "%s", getenv("STOA_HOME"));
   else if (getenv("XDG_DATA_HOME")) snprintf(n->home, sizeof n->home, "%s/stoa", getenv("XDG_DATA_HOME"));
   else snprintf(n->home, sizeof n->home, "%s/.local/share/stoa", getenv("HOME") ? getenv("HOME") : ".");
 
   char path[4200];
-  snprintf(path, sizeof path, "%s/stoa.ini", n->home);
+  snprintf(path, sizeof path, "%.4000s/stoa.ini", n->home);
   if (config_load(&n->cfg, path)) return 2;
   if (listen) snprintf(n->cfg.listen, sizeof n->cfg.listen, "%s", listen);
   log_level = !strcmp(n->cfg.log_level, "debug") ? LOG_DEBUG : !strcmp(n->cfg.log_level, "warn") ? LOG_WARN : LOG_INFO;
   if (verbose) log_level = LOG_DEBUG;
   if (quiet) log_level = quiet > 1 ? LOG_ERR : LOG_WARN;
 
-  snprintf(path, sizeof path, "%s/store", n->home);
+  snprintf(path, sizeof path, "%.4000s/store", n->home);
   if ((e = store_open(&n->st, path, NULL))) {
     log_error("cannot open the store at %s: %s (run `stoa init`?)", path, stoa_strerror(e));
     return 1;
@@ -252,7 +254,7 @@ int main(int argc, char **argv) {
   if (!ch) { log_error("%s has no federation: run `stoa init`", n->home); return 1; }
   memcpy(n->fed, ch->id, HASH_LEN);
   stoa_key k;
-  snprintf(path, sizeof path, "%s/keys/node.key", n->home);
+  snprintf(path, sizeof path, "%.4000s/keys/node.key", n->home);
   if ((e = keys_read(path, NULL, 0, &k))) {
     log_error("%s: %s", path, stoa_strerror(e));
     return 1;
@@ -262,7 +264,7 @@ int main(int argc, char **argv) {
   e = noise_key_from_ed25519(k.sk, n->noise_priv);
   keys_wipe(&k);
   if (e) { log_error("the node key cannot be used for Noise"); return 1; }
-  snprintf(path, sizeof path, "%s/keys/network.pub", n->home);
+  snprintf(path, sizeof path, "%.4000s/keys/network.pub", n->home);
   if ((e = keys_pub_read(path, n->network))) { log_error("%s: %s", path, stoa_strerror(e)); return 1; }
 
   n->loop = uv_default_loop();
@@ -288,6 +290,8 @@ int main(int argc, char **argv) {
   uv_signal_start(&n->sig_term, on_signal, SIGTERM);
   uv_signal_start(&n->sig_int, on_signal, SIGINT);
   uv_signal_start(&n->sig_hup, on_signal, SIGHUP);
+  uv_timer_init(n->loop, &n->commit_timer);
+  n->commit_timer.data = n;
   uv_timer_init(n->loop, &n->tick);
   n->tick.data = n;
   uv_timer_start(&n->tick, on_tick, 1000, 1000);
@@ -301,7 +305,7 @@ int main(int argc, char **argv) {
   uv_walk(n->loop, walk_close, NULL);
   uv_run(n->loop, UV_RUN_DEFAULT);
   uv_loop_close(n->loop);
-  snprintf(path, sizeof path, "%s/%s", n->home, "stoad.sock");
+  snprintf(path, sizeof path, "%.4000s/stoad.sock", n->home);
   unlink(path);
   iblt_sketch_free(&n->sketch);
   store_close(n->st);

@@ -161,6 +161,7 @@ typedef struct node {
   /* ingest */
   rxbatch *batches;                     /* verified, waiting for commit */
   int jobs;                             /* verifications in flight */
+  uv_timer_t commit_timer;              /* gathers small batches into one commit */
   uint64_t ingested;
 } node;
 

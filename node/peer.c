@@ -455,6 +455,8 @@ static void verify_work(uv_work_t *w) {
   for (uint32_t i = 0; i < b->n; i++) b->items[i].sig_ok = rec_verify(&b->items[i].r, b->c->node->fed) == 0;
 }
 
+static void commit_soon(uv_timer_t *t) { node_commit(t->data); }
+
 static void verify_done(uv_work_t *w, int status) {
   rxbatch *b = w->data;
   node *n = b->c->node;
@@ -464,7 +466,11 @@ static void verify_done(uv_work_t *w, int status) {
   size_t queued = 0;
   for (rxbatch *x = n->batches; x; x = x->next)
     if (x->verified) queued += x->n;
-  if (n->jobs == 0 || queued >= NODE_BATCH) node_commit(n);
+  /* A full batch commits now; a smaller one waits a few milliseconds for
+   * more to arrive, so that a large sync costs few commits (each one an
+   * fsync) while a single pushed record still lands at once. */
+  if (queued >= NODE_BATCH || n->stopping) node_commit(n);
+  else if (!uv_is_active((uv_handle_t *)&n->commit_timer)) uv_timer_start(&n->commit_timer, commit_soon, 20, 0);
 }
 
 static void on_records(conn *c, wire_records *wr) {

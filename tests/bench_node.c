@@ -1811,6 +1811,7 @@ static void usage(void) {
           "usage: bench_node all --stoa PATH --dir DIR [--records N] [--entries N] [--queries N]\n"
           "                      [--seconds S] [--seed N] [--skip-import] [--skip-search] [--build-verify]\n"
           "       bench_node verify [--seconds S]\n"
+          "       bench_node bundle HOME OUT N   (N records of HOME's editor into a bundle)\n"
           "       bench_node ingest STORE_DIR BUNDLE   (store_ingest alone, signatures not checked)\n"
           "Environment: BENCH_RECORDS, BENCH_ENTRIES, BENCH_QUERIES, BENCH_VERIFY_SECONDS, BENCH_SEED,\n"
           "BENCH_BUILD_VERIFY=1.\n");
@@ -1837,6 +1838,17 @@ int main(int argc, char **argv) {
     double t = ingest_only(argv[2], argv[3], &fresh, &cpu, &wr);
     printf("store_ingest: %zu new in %.2f s (%.2f s CPU; %.0f MB written by LMDB, %.0f MB by the device) = %.0f new/s\n",
            fresh, t, cpu, (double)wr.wchar / 1e6, (double)wr.dev / 1e6, (double)fresh / t);
+    return 0;
+  }
+  if (!strcmp(mode, "bundle")) { /* bench_node bundle HOME OUT N: for scripts/bench-sync */
+    uint64_t env = 0, body = 0;
+    size_t entries = 0;
+    if (argc != 5) usage();
+    if (sodium_init() < 0) die("sodium_init failed");
+    vocab_init();
+    make_bundle(&c, argv[2], argv[3], strtoull(argv[4], NULL, 10), &env, &body, &entries);
+    printf("%s: %s records, %llu envelope bytes, %llu body bytes, %zu entries\n", argv[3], argv[4],
+           (unsigned long long)env, (unsigned long long)body, entries);
     return 0;
   }
   for (int i = 2; i < argc; i++) {
