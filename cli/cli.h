@@ -67,6 +67,9 @@ void cli_time(uint64_t ms, char out[32]);
 int cli_publish(cli *c, int kind, const uint8_t id[ID_LEN], const uint8_t *body,
                 size_t blen, const stoa_key *signer, uint8_t hash_out[HASH_LEN], int *status);
 
+/* Tells why n records of ours wait in the pending area (not with --quiet). */
+void cli_pending_note(cli *c, size_t n);
+
 /* Resolves an id prefix to an entry; prints errors.  Returns an exit code. */
 int cli_resolve(cli *c, const char *prefix, store_entry *e);
 /* body_resolver callback over the store. */

@@ -100,9 +100,7 @@ static int pubq_commit(cli *c, pubq *q) {
     else printf("%s\n", id);
   }
   if (arr) cli_json_out(arr);
-  if (cnt.pending && !c->quiet)
-    fprintf(stderr, "stoa: note: %zu record(s) are pending: they take effect once your network is "
-                    "admitted to the federation\n", cnt.pending);
+  cli_pending_note(c, cnt.pending);
   return r;
 }
 
@@ -115,7 +113,7 @@ static int add_json(cli *c, pubq *q, int kind, const char *file, const stoa_key 
   ssize_t n;
   unsigned long lineno = 0;
   int e = 0;
-  if (!f) return cli_fail(file, -errno);
+  if (!f) { cli_fail(file, -errno); return EX_INVALID; }
   /* One JSON value (object or array of objects), else JSON Lines. */
   json_error_t jerr;
   json_t *all = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
@@ -193,7 +191,8 @@ static int add_csv(cli *c, pubq *q, int kind, const char *file, const stoa_key *
   body_csv_row *hdr = malloc(sizeof *hdr), *row = malloc(sizeof *row);
   body_kv *kv = malloc(BODY_CSV_MAX_COLS * sizeof *kv);
   int e = 0, got;
-  if (!f || !hdr || !row || !kv) { e = f ? STOA_ENOMEM : -errno; goto out; }
+  if (!f) { cli_fail(file, -errno); free(hdr); free(row); free(kv); return EX_INVALID; }
+  if (!hdr || !row || !kv) { e = STOA_ENOMEM; goto out; }
   body_csv_reader_init(&rd, f);
   if ((got = body_csv_read_row(&rd, hdr)) <= 0) {
     fprintf(stderr, "stoa: %s: %s\n", file, got == 0 ? "empty file: the first row must name the fields"

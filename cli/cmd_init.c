@@ -146,6 +146,13 @@ int cmd_init(cli *c, int argc, char **argv) {
     }
     if (e) { r = cli_fail("passphrase", e); goto out; }
   }
+  /* mkdir -p: the home's parents too. */
+  for (char *sl = c->home + 1; (sl = strchr(sl, '/')); sl++) {
+    *sl = 0;
+    int me = mkdir(c->home, 0700) && errno != EEXIST ? -errno : 0;
+    *sl = '/';
+    if (me) { r = cli_fail(c->home, me); goto out; }
+  }
   if ((mkdir(c->home, 0700) && errno != EEXIST)) { r = cli_fail(c->home, -errno); goto out; }
   cli_path(c, p, sizeof p, "keys");
   if (mkdir(p, 0700)) { r = cli_fail(p, -errno); goto out; }

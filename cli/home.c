@@ -13,6 +13,7 @@
 #include "cli/body.h"
 #include "cli/cli.h"
 #include "proto/err.h"
+#include "proto/trust.h"
 
 void cli_path(const cli *c, char *out, size_t cap, const char *rel) {
   snprintf(out, cap, "%.4000s/%.100s", c->home, rel);
@@ -123,13 +124,25 @@ void cli_time(uint64_t ms, char out[32]) {
   strftime(out, 32, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-static const char *status_name(int st) {
-  switch (st) {
-  case ST_NEW: return "new";
-  case ST_KNOWN: return "known";
-  case ST_PENDING: return "pending";
-  default: return "rejected";
-  }
+/* Why records of ours wait in the pending area, for a person. */
+static const char *pending_why(cli *c) {
+  uint8_t net[32], ed[32];
+  store_rd *rd;
+  const char *why = "the signer is not trusted yet";
+  if (cli_pub(c, "network", net) || cli_pub(c, "editor", ed) || store_rd_begin(c->st, &rd)) return why;
+  const trust_state *t = store_trust(rd);
+  uint64_t now = cli_now();
+  if (t && !trust_is_member(t, net, now))
+    why = "they take effect once your network is admitted to the federation";
+  else if (t && !trust_key_valid(t, net, ed, TRUST_EDITOR, now))
+    why = "your editor key is not endorsed (or was revoked): endorse it with "
+          "`stoa key endorse --role editor KEY` (keys/editor.pub)";
+  store_rd_end(rd);
+  return why;
+}
+
+void cli_pending_note(cli *c, size_t n) {
+  if (!c->quiet && n) fprintf(stderr, "stoa: note: %zu record(s) are pending: %s\n", n, pending_why(c));
 }
 
 int cli_publish(cli *c, int kind, const uint8_t id[ID_LEN], const uint8_t *body,
@@ -159,10 +172,10 @@ int cli_publish(cli *c, int kind, const uint8_t id[ID_LEN], const uint8_t *body,
       fprintf(stderr, "stoa: record rejected: %s\n", stoa_strerror(it.err));
     return cli_exit_for(it.err);
   }
-  if (it.status == ST_PENDING && !c->quiet)
-    fprintf(stderr, "stoa: note: the record is %s (%s); it takes effect once %s\n",
-            status_name(it.status), stoa_strerror(it.err),
-            it.err == STOA_EFUTURE ? "its time comes" : "your network is admitted to the federation");
+  if (it.status == ST_PENDING && it.err == STOA_EFUTURE && !c->quiet)
+    fprintf(stderr, "stoa: note: the record is dated in the future: it takes effect when its time comes\n");
+  else if (it.status == ST_PENDING)
+    cli_pending_note(c, 1);
   return 0;
 }
 
