@@ -283,7 +283,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   conn *c = s->data;
   (void)buf;
   if (nread < 0) {
-    net_close(c, 0, nread == UV_EOF ? "peer closed the connection" : uv_strerror((int)nread));
+    net_close(c, 0, nread != UV_EOF ? uv_strerror((int)nread)
+                    : c->state == CS_HANDSHAKE ? "peer closed during the handshake (another federation?)"
+                    : "peer closed the connection");
     return;
   }
   c->rlen += (size_t)nread;

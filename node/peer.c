@@ -371,6 +371,16 @@ static void finish_receive(conn *c, sync_session *s) {
     if (side == IBLT_REMOTE) memcpy(want + (size_t)nr++ * HASH_LEN, it, HASH_LEN);
     else memcpy(give + (size_t)nl++ * HASH_LEN, it, HASH_LEN);
   }
+  /* Send in random order: a receiver killed mid-transfer then holds a random
+   * part of the difference, and the next sync decodes the rest in about
+   * 1.35 symbols per remaining record instead of as many as the first. */
+  for (uint32_t i = nl; i > 1; i--) {
+    uint32_t j = randombytes_uniform(i);
+    uint8_t t[HASH_LEN];
+    memcpy(t, give + (size_t)(i - 1) * HASH_LEN, HASH_LEN);
+    memcpy(give + (size_t)(i - 1) * HASH_LEN, give + (size_t)j * HASH_LEN, HASH_LEN);
+    memcpy(give + (size_t)j * HASH_LEN, t, HASH_LEN);
+  }
   wire_done d = { s->id, 0, nl, nr };
   if (!wire_encode_done(&d, msg, sizeof msg, &len)) net_send_msg(c, msg, len);
   for (uint32_t off = 0; off < nr; off += WIRE_WANT_MAX) {
@@ -543,11 +553,13 @@ void node_commit(node *n) {
     b = n->batches;
     n->batches = b->next;
     conn *c = b->c;
-    size_t fresh = 0;
+    size_t fresh = 0, bad = 0;
+    int why = 0;
     for (uint32_t i = 0; i < b->n; i++, k++)
       if (items[k].status == ST_NEW) fresh++;
-      else if (items[k].status == ST_REJECTED && items[k].err != STOA_ESCHEMA)
-        log_debug("%s: record rejected: %s", c->addr, stoa_strerror(items[k].err));
+      else if (items[k].status == ST_REJECTED) { bad++; why = items[k].err; }
+    if (bad) /* an honest node never sends these: say so where operators look */
+      log_warn("%s: rejected %zu invalid record(s) from this peer (%s)", c->addr, bad, stoa_strerror(why));
     c->st.rx_new += fresh;
     c->rx_queued -= b->bytes;
     if (!e && !c->closing && c->state == CS_READY) {
