@@ -104,82 +104,86 @@ static int pubq_commit(cli *c, pubq *q) {
   return r;
 }
 
+/* One JSON object of an input file: checked and queued, or counted bad.
+ * `where` names it in messages ("file: item 3", "file:12").  Returns 0 or
+ * an error that stops the whole input. */
+static int add_json_obj(cli *c, pubq *q, int kind, json_t *o, const char *where, const stoa_key *ed,
+                        const uint8_t owner[32], int *bad) {
+  body_resolver res = { cli_ref_resolve, c };
+  body_error why = { "", "" };
+  const char *k = json_string_value(json_object_get(o, "kind"));
+  int kk = k ? rec_kind_from_name(k, strlen(k)) : kind, e = 0;
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  if (!json_is_object(o) || !rec_kind_is_entry(kk)) {
+    fprintf(stderr, "stoa: %s: not an org, actor or practice object\n", where);
+    (*bad)++;
+  } else if ((e = body_from_json(kk, o, &res, &sb, &why)) ||
+             (e = schema_check(kk, (uint8_t *)sb.data, sb.size, &why))) {
+    fprintf(stderr, "stoa: %s: %s: %s\n", where, why.field[0] ? why.field : "body",
+            why.msg[0] ? why.msg : stoa_strerror(e));
+    (*bad)++;
+    e = 0;
+  } else {
+    e = pubq_add(c, q, kk, (uint8_t *)sb.data, sb.size, ed, owner, NULL);
+  }
+  msgpack_sbuffer_destroy(&sb);
+  return e;
+}
+
+/* A file (or "-") of one JSON object, an array of objects, or JSON Lines.
+ * Read whole first, so that standard input works for every form. */
 static int add_json(cli *c, pubq *q, int kind, const char *file, const stoa_key *ed,
                     const uint8_t owner[32], int *bad) {
   FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
-  body_resolver res = { cli_ref_resolve, c };
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t n;
-  unsigned long lineno = 0;
+  char *buf = NULL, where[300];
+  size_t len = 0, cap = 0;
   int e = 0;
   if (!f) { cli_fail(file, -errno); return EX_INVALID; }
-  /* One JSON value (object or array of objects), else JSON Lines. */
+  for (;;) {
+    if (len == cap) {
+      char *p = cap < ((size_t)1 << 30) ? realloc(buf, cap = cap ? cap * 2 : 65536) : NULL;
+      if (!p) { e = STOA_ETOOBIG; break; }
+      buf = p;
+    }
+    size_t n = fread(buf + len, 1, cap - len, f);
+    len += n;
+    if (n == 0) break;
+  }
+  if (!e && ferror(f)) e = -EIO;
+  if (f != stdin) fclose(f);
+  if (e) { free(buf); cli_fail(file, e); return EX_INVALID; }
   json_error_t jerr;
-  json_t *all = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+  json_t *all = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
   if (all) {
     json_t *arr = json_is_array(all) ? all : NULL;
     size_t cnt = arr ? json_array_size(arr) : 1;
-    for (size_t i = 0; i < cnt; i++) {
-      json_t *o = arr ? json_array_get(arr, i) : all;
-      const char *k = json_string_value(json_object_get(o, "kind"));
-      int kk = k ? rec_kind_from_name(k, strlen(k)) : kind;
-      body_error why = { "", "" };
-      msgpack_sbuffer sb;
-      msgpack_sbuffer_init(&sb);
-      if (!json_is_object(o) || !rec_kind_is_entry(kk)) {
-        fprintf(stderr, "stoa: %s: item %zu: not an org, actor or practice object\n", file, i + 1);
-        (*bad)++;
-      } else if ((e = body_from_json(kk, o, &res, &sb, &why)) ||
-                 (e = schema_check(kk, (uint8_t *)sb.data, sb.size, &why))) {
-        fprintf(stderr, "stoa: %s: item %zu: %s: %s\n", file, i + 1, why.field[0] ? why.field : "body",
-                why.msg[0] ? why.msg : stoa_strerror(e));
-        (*bad)++;
-      } else if ((e = pubq_add(c, q, kk, (uint8_t *)sb.data, sb.size, ed, owner, NULL))) {
-        msgpack_sbuffer_destroy(&sb);
-        break;
-      }
-      e = 0;
-      msgpack_sbuffer_destroy(&sb);
+    for (size_t i = 0; i < cnt && !e; i++) {
+      snprintf(where, sizeof where, "%.200s: item %zu", file, i + 1);
+      e = add_json_obj(c, q, kind, arr ? json_array_get(arr, i) : all, where, ed, owner, bad);
     }
     json_decref(all);
-    if (f != stdin) fclose(f);
-    return e ? cli_fail(file, e) : 0;
-  }
-  rewind(f);
-  while ((n = getline(&line, &cap, f)) > 0) {
-    lineno++;
-    if (strspn(line, " \t\r\n") == (size_t)n) continue;
-    json_t *o = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
-    if (!o) {
-      fprintf(stderr, "stoa: %s:%lu: not JSON: %s\n", file, lineno, jerr.text);
-      (*bad)++;
-      continue;
+  } else {
+    unsigned long lineno = 0;
+    for (char *l = buf, *end = buf + len; l < end && !e; lineno++) {
+      char *nl = memchr(l, '\n', (size_t)(end - l));
+      size_t ll = nl ? (size_t)(nl - l) : (size_t)(end - l);
+      char *next = nl ? nl + 1 : end;
+      snprintf(where, sizeof where, "%.200s:%lu", file, lineno + 1);
+      if (strspn(l, " \t\r") < ll) {
+        json_t *o = json_loadb(l, ll, JSON_REJECT_DUPLICATES, &jerr);
+        if (!o) {
+          fprintf(stderr, "stoa: %s: not JSON: %s\n", where, jerr.text);
+          (*bad)++;
+        } else {
+          e = add_json_obj(c, q, kind, o, where, ed, owner, bad);
+          json_decref(o);
+        }
+      }
+      l = next;
     }
-    const char *k = json_string_value(json_object_get(o, "kind"));
-    int kk = k ? rec_kind_from_name(k, strlen(k)) : kind;
-    body_error why = { "", "" };
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    if (!json_is_object(o) || !rec_kind_is_entry(kk)) {
-      fprintf(stderr, "stoa: %s:%lu: not an org, actor or practice object\n", file, lineno);
-      (*bad)++;
-    } else if ((e = body_from_json(kk, o, &res, &sb, &why)) ||
-               (e = schema_check(kk, (uint8_t *)sb.data, sb.size, &why))) {
-      fprintf(stderr, "stoa: %s:%lu: %s: %s\n", file, lineno, why.field[0] ? why.field : "body",
-              why.msg[0] ? why.msg : stoa_strerror(e));
-      (*bad)++;
-    } else if ((e = pubq_add(c, q, kk, (uint8_t *)sb.data, sb.size, ed, owner, NULL))) {
-      msgpack_sbuffer_destroy(&sb);
-      json_decref(o);
-      break;
-    }
-    e = 0;
-    msgpack_sbuffer_destroy(&sb);
-    json_decref(o);
   }
-  free(line);
-  if (f != stdin) fclose(f);
+  free(buf);
   return e ? cli_fail(file, e) : 0;
 }
 
