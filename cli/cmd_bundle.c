@@ -1,10 +1,14 @@
 /*
  * cmd_bundle.c - `stoa export` and `stoa import`.
  *
- * Import verifies signatures on every core: a small pool of threads checks
- * batch k+1 while the main thread commits batch k, and the main thread joins
- * the checking when its commit is done.  Memory stays bounded by two batches
- * of decoded views into the mapped file.
+ * Import keeps every core busy: a pool of threads decodes records, checks
+ * their signatures and prepares them for the store (schema check, search
+ * tokens: store_item_prepare) in batch k+1 while the main thread commits
+ * batch k, reads the frames of batch k+2 and then joins the work on k+1.
+ * What is left on the main thread is the store's own work, in one write
+ * transaction per batch; large batches mean fewer pages written per record.
+ * Memory stays bounded by two batches of decoded views into the mapped file
+ * and their search tokens.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,31 +25,73 @@
 #include "proto/bundle.h"
 #include "proto/err.h"
 
-#define BATCH 4096
-#define WORKERS 2
+#define BATCH 16384          /* records per write transaction */
+#define BATCH_MIN 1024       /* the smallest, at the end of a file */
+#define CHUNK 64             /* records a thread takes at a time */
+#define TOKS_PER_REC 768     /* search-token bytes set aside per record */
+#define WORKERS_MAX 16
 
-/* ---- the verifying pool ---------------------------------------------------- */
+/* A batch: its items and the room for their search tokens, CHUNK *
+ * TOKS_PER_REC bytes per chunk.  A record whose tokens do not fit there
+ * leaves them to store_ingest, which then computes them itself. */
+typedef struct batch {
+  store_item *items;
+  char *toks;
+  size_t n;
+} batch;
+
+typedef struct reader {
+  bundle_reader br;
+  uint64_t records, bytes;    /* read so far */
+} reader;
+
+/* ---- the working pool ------------------------------------------------------------- */
 
 typedef struct vpool {
-  pthread_t th[WORKERS];
+  pthread_t th[WORKERS_MAX];
   int nth;
   pthread_mutex_t mu;
   pthread_cond_t go, done;
-  store_item *items;
-  size_t n;
-  atomic_size_t next, finished;
+  batch *b;
+  size_t nchunks;
+  atomic_size_t next, finished;   /* chunks taken, chunks done */
+  atomic_size_t bad;              /* records that did not decode */
   unsigned gen;
   bool quit;
   uint8_t fed[HASH_LEN];
 } vpool;
 
+/* Decodes, checks and prepares the records of chunk k. */
+static void chunk_work(vpool *p, size_t k) {
+  char tmp[STORE_TOKS_MAX];
+  batch *b = p->b;
+  size_t lo = k * CHUNK, hi = lo + CHUNK < b->n ? lo + CHUNK : b->n, bad = 0;
+  char *room = b->toks + k * CHUNK * TOKS_PER_REC, *end = room + CHUNK * TOKS_PER_REC;
+  for (size_t i = lo; i < hi; i++) {
+    store_item *it = &b->items[i];
+    int e = rec_decode(it->buf, it->len, &it->r);
+    if (e) { it->err = e; bad++; continue; }
+    it->sig_ok = rec_verify(&it->r, p->fed) == 0;
+    if (!it->sig_ok) continue;
+    store_item_prepare(it, tmp, sizeof tmp);
+    if (it->toks && it->toks_len <= (size_t)(end - room)) {
+      memcpy(room, it->toks, it->toks_len);
+      it->toks = room;
+      room += it->toks_len;
+    } else {
+      it->toks = NULL; /* store_ingest computes them */
+    }
+  }
+  if (bad) atomic_fetch_add(&p->bad, bad);
+}
+
 static void vpool_work(vpool *p) {
-  size_t i, did = 0;
-  while ((i = atomic_fetch_add(&p->next, 1)) < p->n) {
-    p->items[i].sig_ok = rec_verify(&p->items[i].r, p->fed) == 0;
+  size_t k, did = 0;
+  while ((k = atomic_fetch_add(&p->next, 1)) < p->nchunks) {
+    chunk_work(p, k);
     did++;
   }
-  if (did && atomic_fetch_add(&p->finished, did) + did == p->n) {
+  if (did && atomic_fetch_add(&p->finished, did) + did == p->nchunks) {
     pthread_mutex_lock(&p->mu);
     pthread_cond_broadcast(&p->done);
     pthread_mutex_unlock(&p->mu);
@@ -65,25 +111,27 @@ static void *vpool_main(void *arg) {
   }
 }
 
-static int vpool_init(vpool *p, const uint8_t fed[HASH_LEN]) {
+static void vpool_init(vpool *p, const uint8_t fed[HASH_LEN]) {
   memset(p, 0, sizeof *p);
   memcpy(p->fed, fed, HASH_LEN);
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->go, NULL);
   pthread_cond_init(&p->done, NULL);
+  /* One thread per core: the main thread's share is mostly the commit,
+   * and while it waits for the disk its core is the pool's. */
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  int want = cores > WORKERS ? WORKERS : (int)(cores < 1 ? 1 : cores);
+  int want = cores > WORKERS_MAX ? WORKERS_MAX : (int)(cores < 1 ? 1 : cores);
   for (p->nth = 0; p->nth < want; p->nth++)
     if (pthread_create(&p->th[p->nth], NULL, vpool_main, p)) break;
-  return 0;
 }
 
-static void vpool_start(vpool *p, store_item *items, size_t n) {
+static void vpool_start(vpool *p, batch *b) {
   pthread_mutex_lock(&p->mu);
-  p->items = items;
-  p->n = n;
+  p->b = b;
+  p->nchunks = (b->n + CHUNK - 1) / CHUNK;
   atomic_store(&p->next, 0);
   atomic_store(&p->finished, 0);
+  atomic_store(&p->bad, 0);
   p->gen++;
   pthread_cond_broadcast(&p->go);
   pthread_mutex_unlock(&p->mu);
@@ -93,7 +141,7 @@ static void vpool_start(vpool *p, store_item *items, size_t n) {
 static void vpool_finish(vpool *p) {
   vpool_work(p);
   pthread_mutex_lock(&p->mu);
-  while (atomic_load(&p->finished) < p->n) pthread_cond_wait(&p->done, &p->mu);
+  while (atomic_load(&p->finished) < p->nchunks) pthread_cond_wait(&p->done, &p->mu);
   pthread_mutex_unlock(&p->mu);
 }
 
@@ -118,14 +166,67 @@ static void reason_add(reasons *r, int err) {
   if (r->n < 16) { r->err[r->n] = err; r->cnt[r->n++] = 1; }
 }
 
+/* Frames of the next batch: their bytes only, decoded later by the pool.
+ * The last commit of a file runs alone, with the pool idle, so batches
+ * near the end are made smaller: what is left is cut in halves, down to
+ * BATCH_MIN.  Returns bundle_reader_next's last result (1: more may
+ * follow). */
+static int batch_read(reader *rr, batch *b) {
+  size_t want = BATCH;
+  int rd = 1;
+  if (rr->records) {
+    uint64_t left = (uint64_t)(rr->br.end - rr->br.p) * rr->records / rr->bytes;
+    if (left < 2 * BATCH) want = left / 2 > BATCH_MIN ? (size_t)left / 2 : BATCH_MIN;
+  }
+  b->n = 0;
+  while (b->n < want) {
+    const uint8_t *buf;
+    size_t len;
+    if ((rd = bundle_reader_next(&rr->br, &buf, &len)) != 1) break;
+    store_item *it = &b->items[b->n++];
+    memset(it, 0, sizeof *it);
+    it->buf = buf;
+    it->len = len;
+    rr->records++;
+    rr->bytes += len + 4;
+  }
+  return rd;
+}
+
+/* Commits a processed batch: records that did not decode are counted and
+ * left out, the rest go to the store in one transaction. */
+static int batch_commit(cli *c, batch *b, size_t bad, store_counts *tot, reasons *why) {
+  size_t n = b->n;
+  int e;
+  if (bad) {
+    size_t k = 0;
+    for (size_t i = 0; i < b->n; i++) {
+      if (b->items[i].err) {
+        tot->rejected++;
+        reason_add(why, b->items[i].err);
+        continue;
+      }
+      if (k != i) b->items[k] = b->items[i];
+      k++;
+    }
+    n = k;
+  }
+  if (!n) return 0;
+  if ((e = store_ingest(c->st, b->items, n, cli_now(), tot))) return e;
+  for (size_t i = 0; i < n; i++)
+    if (b->items[i].status == ST_REJECTED || b->items[i].status == ST_PENDING)
+      reason_add(why, b->items[i].err);
+  return 0;
+}
+
 static int import_file(cli *c, const char *path, store_counts *tot, reasons *why, int *damaged) {
   int fd = open(path, O_RDONLY | O_CLOEXEC), e = 0, r = 0;
   struct stat sb;
   uint8_t *map = NULL;
-  bundle_reader br;
+  reader rr = { .records = 0 };
   vpool pool;
-  store_item *batch[2] = { NULL, NULL };
-  size_t nb[2] = { 0, 0 }, total = 0;
+  batch bt[2] = { { NULL, NULL, 0 }, { NULL, NULL, 0 } };
+  size_t total = 0;
   int cur = 0, rd = 1;
   bool pool_up = false;
 
@@ -139,61 +240,47 @@ static int import_file(cli *c, const char *path, store_counts *tot, reasons *why
   map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
   close(fd);
   if (map == MAP_FAILED) return cli_fail(path, -errno);
-  if ((e = bundle_reader_init(&br, map, (size_t)sb.st_size))) {
+  if ((e = bundle_reader_init(&rr.br, map, (size_t)sb.st_size))) {
     fprintf(stderr, "stoa import: %s: not a Stoa bundle (%s)\n", path, stoa_strerror(e));
     r = EX_INVALID;
     goto out;
   }
   const charter *ch = store_charter(c->st);
-  if (memcmp(br.hdr.fed, ch->id, HASH_LEN)) {
+  if (memcmp(rr.br.hdr.fed, ch->id, HASH_LEN)) {
     char fid[65];
-    cli_hex(br.hdr.fed, HASH_LEN, fid);
+    cli_hex(rr.br.hdr.fed, HASH_LEN, fid);
     fprintf(stderr, "stoa import: %s: the bundle is of another federation (%.16s), not %s\n", path, fid, ch->name);
     r = EX_VERIFY;
     goto out;
   }
-  batch[0] = calloc(BATCH, sizeof *batch[0]);
-  batch[1] = calloc(BATCH, sizeof *batch[1]);
-  if (!batch[0] || !batch[1]) { r = cli_fail("import", STOA_ENOMEM); goto out; }
+  for (int i = 0; i < 2; i++) {
+    bt[i].items = calloc(BATCH, sizeof *bt[i].items);
+    bt[i].toks = malloc((size_t)(BATCH + CHUNK - 1) / CHUNK * CHUNK * TOKS_PER_REC);
+    if (!bt[i].items || !bt[i].toks) { r = cli_fail("import", STOA_ENOMEM); goto out; }
+  }
   vpool_init(&pool, ch->id);
   pool_up = true;
-  /* Pipeline: decode batch cur and start its checks, commit the other. */
-  for (;;) {
-    nb[cur] = 0;
-    while (rd == 1 && nb[cur] < BATCH) {
-      const uint8_t *buf;
-      size_t len;
-      rd = bundle_reader_next(&br, &buf, &len);
-      if (rd != 1) break;
-      store_item *it = &batch[cur][nb[cur]];
-      memset(it, 0, sizeof *it);
-      it->buf = buf;
-      it->len = len;
-      if ((e = rec_decode(buf, len, &it->r))) {
-        tot->rejected++;
-        reason_add(why, e);
-        continue;
-      }
-      nb[cur]++;
+  /* Pipeline: while the pool works on batch k+1, this thread commits
+   * batch k, reads the frames of k+2 into its place, and then helps. */
+  rd = batch_read(&rr, &bt[cur]);
+  vpool_start(&pool, &bt[cur]);
+  vpool_finish(&pool);
+  if (rd == 1) rd = batch_read(&rr, &bt[!cur]);
+  while (bt[cur].n) {
+    int nx = !cur;
+    size_t bad = atomic_load(&pool.bad), n = bt[cur].n;
+    if (bt[nx].n) vpool_start(&pool, &bt[nx]);
+    e = batch_commit(c, &bt[cur], bad, tot, why);
+    bt[cur].n = 0;
+    if (!e && rd == 1) rd = batch_read(&rr, &bt[cur]);
+    if (bt[nx].n) vpool_finish(&pool);
+    if (e) {
+      r = cli_fail("cannot store the records (nothing of the failed batch was stored)", e);
+      goto out;
     }
-    vpool_start(&pool, batch[cur], nb[cur]);
-    int prev = !cur;
-    if (nb[prev]) {
-      if ((e = store_ingest(c->st, batch[prev], nb[prev], cli_now(), tot))) {
-        vpool_finish(&pool);
-        r = cli_fail("cannot store the records (nothing of the failed batch was stored)", e);
-        goto out;
-      }
-      for (size_t i = 0; i < nb[prev]; i++)
-        if (batch[prev][i].status == ST_REJECTED || batch[prev][i].status == ST_PENDING)
-          reason_add(why, batch[prev][i].err);
-      total += nb[prev];
-      if (c->tty && !c->quiet) fprintf(stderr, "\r%s: %zu records", path, total);
-      nb[prev] = 0;
-    }
-    vpool_finish(&pool);
-    if (!nb[cur] && rd != 1) break;
-    cur = prev;
+    total += n;
+    if (c->tty && !c->quiet) fprintf(stderr, "\r%s: %zu records", path, total);
+    cur = nx;
   }
   if (c->tty && !c->quiet && total) fprintf(stderr, "\n");
   if (rd < 0) {
@@ -204,8 +291,10 @@ static int import_file(cli *c, const char *path, store_counts *tot, reasons *why
   }
 out:
   if (pool_up) vpool_close(&pool);
-  free(batch[0]);
-  free(batch[1]);
+  for (int i = 0; i < 2; i++) {
+    free(bt[i].items);
+    free(bt[i].toks);
+  }
   munmap(map, (size_t)sb.st_size);
   return r;
 }
@@ -327,8 +416,8 @@ int cmd_export(cli *c, int argc, char **argv) {
     if (!f) return cli_fail(tmp, -errno);
   }
   store_rd *rd;
-  if ((e = store_rd_begin(c->st, &rd))) goto done;
   size_t count = 0;
+  if ((e = store_rd_begin(c->st, &rd))) goto done;
   if (format == 0) {
     bundle_writer w;
     bundle_hdr h;

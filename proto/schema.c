@@ -133,7 +133,9 @@ const schema_field *schema_field_find(int kind, const char *name, size_t len) {
   const schema_field *f = schema_fields(kind, &n);
   if (!name) return NULL;
   for (size_t i = 0; i < n; i++)
-    if (strlen(f[i].name) == len && memcmp(f[i].name, name, len) == 0) return &f[i];
+    if (len && f[i].name[0] == name[0] && strlen(f[i].name) == len &&
+        memcmp(f[i].name, name, len) == 0)
+      return &f[i];
   return NULL;
 }
 
@@ -534,12 +536,36 @@ static uint32_t type_limit(int t) {
 
 /* ---- the checker ----------------------------------------------------- */
 
+/* The next code point of a string mp_check has passed (valid UTF-8). */
+static uint32_t u8_next_valid(const uint8_t *s, size_t *i) {
+  uint8_t c = s[*i];
+  if (c < 0x80) { (*i)++; return c; }
+  size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : 4;
+  uint32_t cp = c & (0x3f >> (len - 1));
+  for (size_t k = 1; k < len; k++) cp = cp << 6 | (s[*i + k] & 0x3f);
+  *i += len;
+  return cp;
+}
+
+/* s has passed mp_check, so it is valid UTF-8.  Printable ASCII, by far the
+ * most common, is taken eight bytes at a time. */
 static int check_text(const schema_field *f, const char *s, size_t n, uint32_t item,
                       schema_error *why) {
   const uint8_t *u = (const uint8_t *)s;
   bool blank = true;
   for (size_t i = 0; i < n;) {
-    uint32_t cp = u8_next(u, n, &i);
+    if (n - i >= 8) {
+      uint64_t w;
+      memcpy(&w, u + i, 8);
+      /* every byte in 0x20..0x7e: printable ASCII or a space, no control */
+      uint64_t lo = w - 0x2020202020202020ull, hi = w + 0x0101010101010101ull;
+      if (!((lo | hi | w) & 0x8080808080808080ull)) {
+        if (w != 0x2020202020202020ull) blank = false;
+        i += 8;
+        continue;
+      }
+    }
+    uint32_t cp = u8_next_valid(u, &i);
     if (is_control(cp) && ((f->flags & SFF_TITLE) || (cp != '\n' && cp != '\t')))
       return fail(why, f->name, item, "control character U+%04X is not allowed%s",
                   (unsigned)cp, (f->flags & SFF_TITLE) ? " in a name or title" : "");
@@ -547,6 +573,12 @@ static int check_text(const schema_field *f, const char *s, size_t n, uint32_t i
   }
   if (blank) return fail(why, f->name, item, "only white space");
   return 0;
+}
+
+/* quote() into q, for a message: only on the way to a failure. */
+static const char *quoted(char *q, size_t cap, const char *s, size_t n) {
+  quote(q, cap, s, n);
+  return q;
 }
 
 static int check_string(const schema_field *f, const char *s, uint32_t n, uint32_t item,
@@ -557,7 +589,6 @@ static int check_string(const schema_field *f, const char *s, uint32_t n, uint32
   if (n > lim)
     return fail(why, f->name, item, "too long (%u bytes, at most %u)", (unsigned)n,
                 (unsigned)lim);
-  quote(q, sizeof(q), s, n);
   switch (f->type) {
   case SF_STR: return check_text(f, s, n, item, why);
   case SF_ENUM:
@@ -567,7 +598,8 @@ static int check_string(const schema_field *f, const char *s, uint32_t n, uint32
       size_t o = 0;
       for (const char *const *v = f->vocab; *v && o < sizeof(list); v++)
         o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", o ? ", " : "", *v);
-      return fail(why, f->name, item, "unknown value \"%s\" (one of: %s)", q, list);
+      return fail(why, f->name, item, "unknown value \"%s\" (one of: %s)",
+                  quoted(q, sizeof(q), s, n), list);
     }
   case SF_COUNTRY:
     if (schema_country_valid(s, n)) return 0;
@@ -575,21 +607,24 @@ static int check_string(const schema_field *f, const char *s, uint32_t n, uint32
       char up[3] = {(char)(s[0] & ~0x20), (char)(s[1] & ~0x20), 0};
       if (schema_country_valid(up, 2) && memcmp(up, s, 2) != 0)
         return fail(why, f->name, item, "country codes are upper case: \"%s\", not \"%s\"",
-                    up, q);
+                    up, quoted(q, sizeof(q), s, n));
     }
-    return fail(why, f->name, item, "unknown country code \"%s\" (ISO 3166-1 alpha-2)", q);
+    return fail(why, f->name, item, "unknown country code \"%s\" (ISO 3166-1 alpha-2)",
+                quoted(q, sizeof(q), s, n));
   case SF_THEME:
     if (schema_theme_valid(s, n)) return 0;
-    return fail(why, f->name, item, "unknown theme \"%s\"", q);
+    return fail(why, f->name, item, "unknown theme \"%s\"", quoted(q, sizeof(q), s, n));
   case SF_LANG:
     if (schema_lang_valid(s, n)) return 0;
-    return fail(why, f->name, item, "not a BCP 47 language tag: \"%s\"", q);
+    return fail(why, f->name, item, "not a BCP 47 language tag: \"%s\"",
+                quoted(q, sizeof(q), s, n));
   case SF_URL:
     if (schema_url_valid(s, n)) return 0;
-    return fail(why, f->name, item, "not an http:// or https:// URL: \"%s\"", q);
+    return fail(why, f->name, item, "not an http:// or https:// URL: \"%s\"",
+                quoted(q, sizeof(q), s, n));
   case SF_EMAIL:
     if (schema_email_valid(s, n)) return 0;
-    return fail(why, f->name, item, "not an e-mail address: \"%s\"", q);
+    return fail(why, f->name, item, "not an e-mail address: \"%s\"", quoted(q, sizeof(q), s, n));
   case SF_PHONE:
     if (schema_phone_valid(s, n)) return 0;
     return fail(why, f->name, item,
@@ -597,12 +632,30 @@ static int check_string(const schema_field *f, const char *s, uint32_t n, uint32
   case SF_PERIOD:
     if (schema_period_valid(s, n)) return 0;
     return fail(why, f->name, item,
-                "not a period: \"%s\" (YYYY, YYYY-YYYY or YYYY-, years 1800..2100)", q);
+                "not a period: \"%s\" (YYYY, YYYY-YYYY or YYYY-, years 1800..2100)",
+                quoted(q, sizeof(q), s, n));
   case SF_ADDR:
     if (schema_addr_valid(s, n)) return 0;
-    return fail(why, f->name, item, "not host:port: \"%s\"", q);
+    return fail(why, f->name, item, "not host:port: \"%s\"", quoted(q, sizeof(q), s, n));
   default: return fail(why, f->name, item, "field type %d unknown", f->type);
   }
+}
+
+/* A string of a body that mp_check has passed: its UTF-8 is not checked a
+ * second time (lengths still are). */
+static int read_checked_str(mp_reader *r, const char **s, uint32_t *n) {
+  const uint8_t *p = r->p;
+  size_t left = mp_left(r), hl;
+  uint32_t len;
+  if (left >= 1 && (p[0] & 0xe0) == 0xa0) { len = p[0] & 0x1f; hl = 1; }
+  else if (left >= 2 && p[0] == 0xd9) { len = p[1]; hl = 2; }
+  else if (left >= 3 && p[0] == 0xda) { len = (uint32_t)p[1] << 8 | p[2]; hl = 3; }
+  else return mp_read_str(r, s, n); /* str32, or not a string: the reader's verdict */
+  if (len > left - hl) return STOA_ETRUNCATED;
+  *s = (const char *)p + hl;
+  *n = len;
+  r->p = p + hl + len;
+  return 0;
 }
 
 /* One value of field f (item > 0: the item-th of a list). */
@@ -644,7 +697,7 @@ static int check_value(const schema_field *f, mp_reader *r, uint32_t item, schem
   default: {
     const char *s;
     uint32_t n;
-    if ((e = mp_read_str(r, &s, &n)) != 0) return e;
+    if ((e = read_checked_str(r, &s, &n)) != 0) return e;
     return check_string(f, s, n, item, why);
   }
   }
@@ -705,7 +758,7 @@ int schema_check(int kind, const uint8_t *body, size_t len, schema_error *why) {
     if ((t = mp_peek(&r)) != MP_STR)
       return fail(why, "", 0, "key of field %u is %s, not a string", (unsigned)i + 1,
                   mp_type_word(t));
-    if ((e = mp_read_str(&r, &key[i], &klen[i])) != 0) return e;
+    if ((e = read_checked_str(&r, &key[i], &klen[i])) != 0) return e;
     for (uint32_t j = 0; j < i; j++)
       if (klen[j] == klen[i] && memcmp(key[j], key[i], klen[i]) == 0) {
         quote(q, sizeof(why->field), key[i], klen[i]); /* fits whole: no cut character */

@@ -12,49 +12,59 @@ static const int derived[] = { DB_ENT, DB_HIST, DB_DOC, DB_FTS, DB_VOC, DB_TRUST
 
 typedef struct rx_ctx { store_counts c; } rx_ctx;
 
-/* Runs cb over every record in insertion order inside txn.  A record that
- * no longer decodes is reported through bad (verify) or skipped (reindex),
- * never a reason to stop. */
-static int each_record(store *s, MDB_txn *txn, int (*cb)(store *, MDB_txn *, const rec *, const uint8_t *,
-                                                          size_t, void *),
-                       void (*bad)(void *, const uint8_t *), void *ctx) {
-  MDB_cursor *cur;
-  MDB_val k, d;
+/* Runs cb over every record in insertion order inside txn (with its
+ * sequence number).  A record that no longer decodes is reported through bad
+ * (verify) or skipped (reindex), never a reason to stop.  The callback may
+ * write to DB_SEQ (an erasure rewrites earlier records), so no cursor is
+ * kept across it: each record is found by key with a cursor of its own. */
+typedef int (*record_cb)(store *, MDB_txn *, uint64_t, const rec *, const uint8_t *, size_t,
+                         void *);
+static int each_record(store *s, MDB_txn *txn, record_cb cb, void (*bad)(void *, uint64_t),
+                       void *ctx) {
+  uint8_t kb[8] = { 0 };
   int rc, e = 0;
-  if ((rc = mdb_cursor_open(txn, s->dbi[DB_SEQ], &cur))) return store__err(rc);
-  for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-    MDB_val rk = { HASH_LEN, d.mv_data }, rv;
+  for (;;) {
+    MDB_cursor *cur;
+    MDB_val k = { 8, kb }, d;
     rec r;
-    if (d.mv_size != HASH_LEN) { e = STOA_ECORRUPT; break; }
-    if ((rc = mdb_get(txn, s->dbi[DB_REC], &rk, &rv))) { e = store__err(rc); break; }
-    if (rec_decode(rv.mv_data, rv.mv_size, &r)) {
-      if (bad) bad(ctx, d.mv_data);
-      continue;
+    if ((rc = mdb_cursor_open(txn, s->dbi[DB_SEQ], &cur))) return store__err(rc);
+    rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+    mdb_cursor_close(cur);
+    if (rc) break;
+    if (k.mv_size != 8) return STOA_ECORRUPT;
+    uint64_t seq = get_be64(k.mv_data);
+    if (rec_decode(d.mv_data, d.mv_size, &r)) {
+      if (bad) bad(ctx, seq);
+    } else if ((e = cb(s, txn, seq, &r, d.mv_data, d.mv_size, ctx))) {
+      return e;
     }
-    if ((e = cb(s, txn, &r, rv.mv_data, rv.mv_size, ctx))) break;
+    if (seq == UINT64_MAX) return 0;
+    put_be64(kb, seq + 1);
   }
-  mdb_cursor_close(cur);
-  if (!e && rc != MDB_NOTFOUND) e = store__err(rc);
-  return e;
+  return rc == MDB_NOTFOUND ? 0 : store__err(rc);
 }
 
-static int rx_trust(store *s, MDB_txn *txn, const rec *r, const uint8_t *b, size_t l, void *ctx) {
-  (void)b; (void)l; (void)ctx;
+static int rx_trust(store *s, MDB_txn *txn, uint64_t seq, const rec *r, const uint8_t *b, size_t l,
+                    void *ctx) {
+  (void)seq; (void)b; (void)l; (void)ctx;
   if ((r->h.kind != REC_ENDORSE && r->h.kind != REC_REVOKE) || !r->body) return 0;
-  return ingest__trust_add(s, txn, r);
+  int e = ingest__trust_add(s, txn, r);
+  return e == STOA_ESCHEMA ? 0 : e; /* a body that names no event: none to replay */
 }
 
-static int rx_index(store *s, MDB_txn *txn, const rec *r, const uint8_t *b, size_t l, void *ctx) {
+static int rx_index(store *s, MDB_txn *txn, uint64_t seq, const rec *r, const uint8_t *b, size_t l,
+                    void *ctx) {
   rx_ctx *x = ctx;
-  /* rec_decode points into the map; index__record may rewrite DB_REC (an
+  /* rec_decode points into the map; index__record may rewrite DB_SEQ (an
    * erasure) so work from a copy. */
   uint8_t *copy = malloc(l);
   rec r2;
   int e;
-  (void)r;
+  (void)r; (void)seq;
   if (!copy) return STOA_ENOMEM;
   memcpy(copy, b, l);
-  if ((e = rec_decode(copy, l, &r2)) == 0) e = ingest__accept(s, txn, &r2, copy, l, false, &x->c);
+  if ((e = rec_decode(copy, l, &r2)) == 0)
+    e = ingest__accept(s, txn, &r2, copy, l, IDX_NONE, NULL, &x->c);
   free(copy);
   if (!e) x->c.fresh++;
   return e;
@@ -66,11 +76,122 @@ static int reindex_fn(store *s, MDB_txn *txn, void *vctx) {
   memset(&x->c, 0, sizeof x->c);
   for (size_t i = 0; i < sizeof derived / sizeof *derived; i++)
     if ((e = store__err(mdb_drop(txn, s->dbi[derived[i]], 0)))) return e;
-  if ((e = store__meta_put_u64(txn, s, "docid", 0))) return e;
+  s->tx_docid = 0;
+  if ((e = index__ent_begin(s, txn))) return e; /* DB_ENT was dropped */
   trust_reset(s->trust);
   s->trust_dirty = true;
   if ((e = each_record(s, txn, rx_trust, NULL, x))) return e;
   return each_record(s, txn, rx_index, NULL, x);
+}
+
+/* ---- format upgrades ------------------------------------------------------------ */
+
+#define UPGRADE_CHUNK 1024
+
+/* Rows of db from key `from` on, copied out in chunks by a cursor that is
+ * closed before the chunk is rewritten: nothing points into pages that the
+ * writes change.  keep() picks the rows; *n gets how many were copied to
+ * out (key || value, fixed sizes). */
+static int read_rows(MDB_txn *txn, MDB_dbi dbi, const uint8_t *from, size_t klen, size_t vlen,
+                     bool (*keep)(const MDB_val *k, const MDB_val *d), uint8_t *out, size_t *n) {
+  MDB_cursor *cur;
+  uint8_t kb[HASH_LEN];
+  MDB_val k = { klen, kb }, d;
+  int rc;
+  memcpy(kb, from, klen);
+  *n = 0;
+  if ((rc = mdb_cursor_open(txn, dbi, &cur))) return store__err(rc);
+  for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0 && *n < UPGRADE_CHUNK;
+       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+    if (k.mv_size != klen) { rc = MDB_CORRUPTED; break; }
+    if (!keep(&k, &d)) continue;
+    memcpy(out + *n * (klen + vlen), k.mv_data, klen);
+    if (vlen) memcpy(out + *n * (klen + vlen) + klen, d.mv_data, vlen);
+    (*n)++;
+  }
+  mdb_cursor_close(cur);
+  return rc == 0 || rc == MDB_NOTFOUND ? 0 : store__err(rc);
+}
+
+static bool seq_row_v1(const MDB_val *k, const MDB_val *d) {
+  (void)k;
+  return d->mv_size == HASH_LEN;
+}
+
+static bool rec_row_v1(const MDB_val *k, const MDB_val *d) {
+  (void)k;
+  return d->mv_size != 8;
+}
+
+/* Puts seq -> envelope and hash -> seq for one record. */
+static int upgrade1_put(store *s, MDB_txn *txn, const uint8_t seq[8], const uint8_t hash[HASH_LEN],
+                        uint8_t *copy, unsigned seq_flags) {
+  MDB_val hk = { HASH_LEN, (void *)hash }, env, sk = { 8, (void *)seq }, sv = { 8, (void *)seq };
+  int rc;
+  if ((rc = mdb_get(txn, s->dbi[DB_REC], &hk, &env))) return store__err(rc);
+  if (env.mv_size > REC_MAX || env.mv_size == 8) return STOA_ECORRUPT;
+  memcpy(copy, env.mv_data, env.mv_size);
+  env.mv_data = copy;
+  if ((rc = mdb_put(txn, s->dbi[DB_SEQ], &sk, &env, seq_flags)) ||
+      (rc = mdb_put(txn, s->dbi[DB_REC], &hk, &sv, 0)))
+    return store__err(rc);
+  return 0;
+}
+
+/*
+ * Format 1 kept envelopes in DB_REC under their hash and hashes in DB_SEQ,
+ * sorted tokens in DB_DOC and every version in DB_HIST.  Format 2 keeps
+ * envelopes in DB_SEQ (appended in order), sequence numbers in DB_REC, and
+ * the new history and token layouts, which a reindex builds.  One
+ * transaction: an interrupted upgrade leaves format 1 intact.
+ */
+static int upgrade1_fn(store *s, MDB_txn *txn, void *vctx) {
+  uint8_t from[HASH_LEN] = { 0 };
+  uint8_t *rows = malloc(UPGRADE_CHUNK * (8 + HASH_LEN)), *copy = malloc(REC_MAX);
+  size_t n;
+  uint64_t fmt;
+  int e = 0;
+  if (!rows || !copy) { e = STOA_ENOMEM; goto out; }
+  /* Another process may have converted the store since it was opened. */
+  if ((e = store__meta_u64(txn, s, "format", &fmt)) || fmt != 1) goto out;
+  /* seq -> hash and hash -> envelope become seq -> envelope and hash -> seq. */
+  for (;;) {
+    if ((e = read_rows(txn, s->dbi[DB_SEQ], from, 8, HASH_LEN, seq_row_v1, rows, &n)) || !n) break;
+    for (size_t i = 0; i < n && !e; i++)
+      e = upgrade1_put(s, txn, rows + i * (8 + HASH_LEN), rows + i * (8 + HASH_LEN) + 8, copy, 0);
+    if (e) goto out;
+    uint64_t last = get_be64(rows + (n - 1) * (8 + HASH_LEN));
+    if (last > s->tx_seq) s->tx_seq = last;
+    if (last == UINT64_MAX) break;
+    put_be64(from, last + 1);
+  }
+  if (e) goto out;
+  /* A record that had no sequence number (a damaged format 1 store) gets
+   * one: records are the source of truth and are never dropped. */
+  memset(from, 0, sizeof from);
+  for (;;) {
+    if ((e = read_rows(txn, s->dbi[DB_REC], from, HASH_LEN, 0, rec_row_v1, rows, &n)) || !n) break;
+    for (size_t i = 0; i < n && !e; i++) {
+      uint8_t seq[8];
+      put_be64(seq, ++s->tx_seq);
+      e = upgrade1_put(s, txn, seq, rows + i * HASH_LEN, copy, MDB_APPEND);
+    }
+    if (e) goto out;
+    memcpy(from, rows + (n - 1) * HASH_LEN, HASH_LEN); /* now converted: skipped */
+  }
+  if (e) goto out;
+  if (s->has_charter && (e = reindex_fn(s, txn, vctx))) goto out;
+  e = store__meta_put_u64(txn, s, "format", STORE_FORMAT);
+out:
+  free(rows);
+  free(copy);
+  return e;
+}
+
+int store__upgrade(store *s, uint64_t from) {
+  rx_ctx x;
+  if (from != 1) return STOA_EVERSION;
+  return store__write(s, upgrade1_fn, &x);
 }
 
 int store_reindex(store *s, store_counts *c) {
@@ -83,38 +204,70 @@ int store_reindex(store *s, store_counts *c) {
 
 /* ---- verify ---------------------------------------------------------------------- */
 
-typedef struct vf_ctx { const store_problem_cb *cb; int problems; } vf_ctx;
+typedef struct vf_ctx { const store_problem_cb *cb; int problems; store *s; MDB_txn *txn; } vf_ctx;
 
 static void report(vf_ctx *v, const char *what, const uint8_t *hash) {
   v->problems++;
   if (v->cb && v->cb->problem) v->cb->problem(v->cb->ctx, what, hash);
 }
 
-static void vf_bad(void *ctx, const uint8_t *hash) { report(ctx, "record no longer decodes (damaged)", hash); }
+/* A record that no longer decodes: its hash is found in the record index
+ * (a scan, but damage is rare and verify reads everything anyway). */
+static void vf_bad(void *ctx, uint64_t seq) {
+  vf_ctx *v = ctx;
+  MDB_cursor *cur;
+  MDB_val k, d;
+  uint8_t hash[HASH_LEN];
+  bool found = false;
+  if (mdb_cursor_open(v->txn, v->s->dbi[DB_REC], &cur) == 0) {
+    for (int rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0 && !found;
+         rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT))
+      if (k.mv_size == HASH_LEN && d.mv_size == 8 && get_be64(d.mv_data) == seq) {
+        memcpy(hash, k.mv_data, HASH_LEN);
+        found = true;
+      }
+    mdb_cursor_close(cur);
+  }
+  report(v, "record no longer decodes (damaged)", found ? hash : NULL);
+}
 
-static int vf_record(store *s, MDB_txn *txn, const rec *r, const uint8_t *b, size_t l, void *ctx) {
+static int vf_record(store *s, MDB_txn *txn, uint64_t seq, const rec *r, const uint8_t *b, size_t l,
+                     void *ctx) {
   vf_ctx *v = ctx;
   uint8_t hk[EKEY_LEN + 8 + HASH_LEN];
   schema_error why;
+  ent_val ev;
   (void)b; (void)l;
   if (rec_verify(r, s->ch.id)) report(v, "signature does not verify", r->hash);
   if (r->body && schema_check(r->h.kind, r->body, r->body_len, &why)) report(v, "body breaks its schema", r->hash);
   if (trust_check(s->trust, &r->h)) report(v, "signer is not trusted for the owner at the record's time", r->hash);
+  MDB_val k = { HASH_LEN, (void *)r->hash }, d;
+  if (mdb_get(txn, s->dbi[DB_REC], &k, &d) || d.mv_size != 8 || get_be64(d.mv_data) != seq)
+    report(v, "missing from the record index", r->hash);
   memcpy(hk, r->h.id, ID_LEN);
   memcpy(hk + ID_LEN, r->h.owner, KEY_LEN);
+  k.mv_size = EKEY_LEN;
+  k.mv_data = hk;
+  if (mdb_get(txn, s->dbi[DB_ENT], &k, &d) || ent_val_unpack(&d, &ev)) {
+    report(v, "its entry is missing from the entry index", r->hash);
+    return 0;
+  }
+  if (ev.versions == 1) { /* its only version lives in the entry row */
+    if (memcmp(ev.hash, r->hash, HASH_LEN)) report(v, "missing from the history index", r->hash);
+    return 0;
+  }
   put_be64(hk + EKEY_LEN, r->h.ts);
   memcpy(hk + EKEY_LEN + 8, r->hash, HASH_LEN);
-  MDB_val k = { sizeof hk, hk }, d;
+  k.mv_size = sizeof hk;
   if (mdb_get(txn, s->dbi[DB_HIST], &k, &d)) report(v, "missing from the history index", r->hash);
-  k.mv_size = EKEY_LEN;
-  if (mdb_get(txn, s->dbi[DB_ENT], &k, &d)) report(v, "its entry is missing from the entry index", r->hash);
   return 0;
 }
 
-/* Every entry: its current version is the newest of its history, and its
- * document row holds exactly the tokens its body gives. */
+/* Every entry: its history holds as many versions as it counts (none when
+ * it has one), its current version is the newest of them, and its document
+ * row holds exactly the tokens its body gives. */
 static int vf_entries(store *s, MDB_txn *txn, vf_ctx *v) {
-  static char toks[DOC_TOKENS_MAX];
+  char *toks = s->scr ? s->scr->toks : NULL;
   MDB_cursor *cur;
   MDB_val k, d;
   int rc;
@@ -122,21 +275,26 @@ static int vf_entries(store *s, MDB_txn *txn, vf_ctx *v) {
   for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
     ent_val ev;
     if (k.mv_size != EKEY_LEN || ent_val_unpack(&d, &ev)) { report(v, "malformed entry index row", NULL); continue; }
-    uint8_t hk[EKEY_LEN + 8 + HASH_LEN];
+    uint8_t hk[EKEY_LEN + 8 + HASH_LEN] = { 0 }, last[HASH_LEN];
+    uint32_t rows = 0;
     memcpy(hk, k.mv_data, EKEY_LEN);
-    memset(hk + EKEY_LEN, 0xff, 8 + HASH_LEN);
     MDB_cursor *hc;
     MDB_val hkv = { sizeof hk, hk }, hd;
     if (mdb_cursor_open(txn, s->dbi[DB_HIST], &hc)) continue;
-    int hr = mdb_cursor_get(hc, &hkv, &hd, MDB_SET_RANGE);
-    hr = hr == 0 ? mdb_cursor_get(hc, &hkv, &hd, MDB_PREV) : mdb_cursor_get(hc, &hkv, &hd, MDB_LAST);
-    if (hr || hkv.mv_size != sizeof hk || memcmp(hkv.mv_data, k.mv_data, EKEY_LEN) ||
-        memcmp((uint8_t *)hkv.mv_data + EKEY_LEN + 8, ev.hash, HASH_LEN))
-      report(v, "entry's current version is not the newest of its history", ev.hash);
+    for (int hr = mdb_cursor_get(hc, &hkv, &hd, MDB_SET_RANGE); hr == 0;
+         hr = mdb_cursor_get(hc, &hkv, &hd, MDB_NEXT)) {
+      if (hkv.mv_size != sizeof hk || memcmp(hkv.mv_data, k.mv_data, EKEY_LEN)) break;
+      memcpy(last, (uint8_t *)hkv.mv_data + EKEY_LEN + 8, HASH_LEN);
+      rows++;
+    }
     mdb_cursor_close(hc);
-    MDB_val rk = { HASH_LEN, ev.hash }, rv;
+    if (rows != (ev.versions == 1 ? 0 : ev.versions))
+      report(v, "entry's history does not hold its versions", ev.hash);
+    else if (rows && memcmp(last, ev.hash, HASH_LEN))
+      report(v, "entry's current version is not the newest of its history", ev.hash);
+    MDB_val rv;
     rec r;
-    if (mdb_get(txn, s->dbi[DB_REC], &rk, &rv) || rec_decode(rv.mv_data, rv.mv_size, &r)) {
+    if (store__rec_get(s, txn, ev.hash, &rv, NULL) || rec_decode(rv.mv_data, rv.mv_size, &r)) {
       report(v, "entry's current record is missing", ev.hash);
       continue;
     }
@@ -153,7 +311,8 @@ static int vf_entries(store *s, MDB_txn *txn, vf_ctx *v) {
       report(v, "entry's search document is missing", ev.hash);
       continue;
     }
-    if (!r.body || index__doc_tokens(r.h.kind, r.body, r.body_len, toks, sizeof toks, &tl) ||
+    if (!r.body || !toks ||
+        index__doc_tokens(r.h.kind, r.body, r.body_len, toks, DOC_TOKENS_MAX, &tl) ||
         tl != dv.mv_size - EKEY_LEN - 1 || memcmp(toks, (uint8_t *)dv.mv_data + EKEY_LEN + 1, tl))
       report(v, "entry's search document does not match its body", ev.hash);
   }
@@ -164,10 +323,12 @@ static int vf_entries(store *s, MDB_txn *txn, vf_ctx *v) {
 int store_verify(store *s, const store_problem_cb *cb) {
   MDB_txn *txn;
   MDB_stat a, b;
-  vf_ctx v = { cb, 0 };
+  vf_ctx v = { cb, 0, s, NULL };
   int rc, e;
   if (!s->has_charter) return STOA_ESTATE;
+  if (!s->scr && !(s->scr = malloc(sizeof *s->scr))) return STOA_ENOMEM;
   if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))) return store__err(rc);
+  v.txn = txn;
   if ((e = store__trust_sync(s, txn))) goto out;
   if (!mdb_stat(txn, s->dbi[DB_REC], &a) && !mdb_stat(txn, s->dbi[DB_SEQ], &b) && a.ms_entries != b.ms_entries)
     report(&v, "records and insertion sequence differ in number", NULL);

@@ -26,6 +26,43 @@ int store__err(int rc) {
   }
 }
 
+int store__sort(sort_ent *v, size_t n, int (*cmp)(const void *ctx, uint64_t a, uint64_t b),
+                const void *ctx) {
+  sort_ent *tmp, *src = v, *dst;
+  if (n < 2) return 0;
+  if (!(tmp = malloc(n * sizeof *tmp))) return STOA_ENOMEM;
+  dst = tmp;
+  for (int shift = 0; shift < 64; shift += 8) {
+    size_t cnt[256] = { 0 };
+    for (size_t i = 0; i < n; i++) cnt[(src[i].key >> shift) & 255]++;
+    if (cnt[(src[0].key >> shift) & 255] == n) continue; /* one bucket: nothing to do */
+    size_t pos = 0;
+    for (int b = 0; b < 256; b++) {
+      size_t c = cnt[b];
+      cnt[b] = pos;
+      pos += c;
+    }
+    for (size_t i = 0; i < n; i++) dst[cnt[(src[i].key >> shift) & 255]++] = src[i];
+    sort_ent *t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src != v) memcpy(v, src, n * sizeof *v);
+  free(tmp);
+  /* Equal prefixes: insertion sort of each run by the whole key. */
+  for (size_t i = 1; i < n; i++) {
+    if (v[i].key != v[i - 1].key) continue;
+    sort_ent x = v[i];
+    size_t j = i;
+    while (j > 0 && v[j - 1].key == x.key && cmp(ctx, v[j - 1].idx, x.idx) > 0) {
+      v[j] = v[j - 1];
+      j--;
+    }
+    v[j] = x;
+  }
+  return 0;
+}
+
 void ent_val_pack(const ent_val *v, uint8_t out[ENT_VAL_LEN]) {
   put_be64(out, v->docid);
   put_be64(out + 8, v->ts);
@@ -82,9 +119,44 @@ static int load_charter(store *s, MDB_txn *txn) {
   return 0;
 }
 
+int store__rec_get(store *s, MDB_txn *txn, const uint8_t hash[HASH_LEN], MDB_val *env,
+                   uint64_t *seq) {
+  MDB_val k = { HASH_LEN, (void *)hash }, d;
+  uint8_t sk[8];
+  uint64_t claimed = ingest__claimed(s, txn, hash);
+  if (claimed) {
+    put_be64(sk, claimed);
+  } else {
+    int rc = mdb_get(txn, s->dbi[DB_REC], &k, &d);
+    if (rc) return store__err(rc);
+    if (d.mv_size != 8) return STOA_ECORRUPT;
+    memcpy(sk, d.mv_data, 8);
+  }
+  if (seq) *seq = get_be64(sk);
+  k.mv_size = 8;
+  k.mv_data = sk;
+  int rc = mdb_get(txn, s->dbi[DB_SEQ], &k, env);
+  return rc == MDB_NOTFOUND ? STOA_ECORRUPT : store__err(rc);
+}
+
+static int open_dbs(store *s, MDB_txn *txn, unsigned flags) {
+  for (int i = 0; i < DB__COUNT; i++) {
+    int rc = mdb_dbi_open(txn, db_names[i], flags, &s->dbi[i]);
+    if (rc) return store__err(rc);
+  }
+  return 0;
+}
+
+/*
+ * A store in the current format is opened in a read transaction: commands
+ * that only read never take the writer's lock, so they neither wait for a
+ * long import nor hold one up.  Only a new store (or one in an older format,
+ * which is converted here) needs a write transaction.
+ */
 int store_open(store **out, const char *dir, const store_opts *o) {
   store *s = calloc(1, sizeof *s);
   MDB_txn *txn = NULL;
+  uint64_t fmt = 0;
   int rc, e = 0, dead;
   if (!s) return STOA_ENOMEM;
   if (o) s->o = *o;
@@ -104,25 +176,38 @@ int store_open(store **out, const char *dir, const store_opts *o) {
     goto out;
   }
   mdb_reader_check(s->env, &dead); /* clear slots of killed processes */
-  if ((rc = mdb_txn_begin(s->env, NULL, s->o.read_only ? MDB_RDONLY : 0, &txn))) {
+  if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))) {
     e = store__err(rc);
     goto out;
   }
-  for (int i = 0; i < DB__COUNT; i++)
-    if ((rc = mdb_dbi_open(txn, db_names[i], s->o.read_only ? 0 : MDB_CREATE, &s->dbi[i]))) {
-      e = store__err(rc);
-      goto out;
-    }
-  if (!s->o.read_only) {
-    uint64_t fmt;
-    if ((e = store__meta_u64(txn, s, "format", &fmt))) goto out;
-    if (fmt && fmt != STORE_FORMAT) { e = STOA_EVERSION; goto out; }
-    if (!fmt && (e = store__meta_put_u64(txn, s, "format", STORE_FORMAT))) goto out;
+  if ((e = open_dbs(s, txn, 0)) == 0 && (e = store__meta_u64(txn, s, "format", &fmt)) == 0 &&
+      fmt == STORE_FORMAT) {
+    if ((e = load_charter(s, txn))) goto out;
+    rc = mdb_txn_commit(txn); /* keeps the database handles */
+    txn = NULL;
+    if (rc) { e = store__err(rc); goto out; }
+    goto done;
   }
+  if (!e && fmt > STORE_FORMAT) { e = STOA_EVERSION; goto out; }
+  if (s->o.read_only) {
+    if (!e) e = fmt ? STOA_EVERSION : STOA_ENOTFOUND;
+    goto out;
+  }
+  mdb_txn_abort(txn); /* and the handles it opened */
+  if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn))) {
+    txn = NULL;
+    e = store__err(rc);
+    goto out;
+  }
+  if ((e = open_dbs(s, txn, MDB_CREATE)) || (e = store__meta_u64(txn, s, "format", &fmt))) goto out;
+  if (fmt > STORE_FORMAT) { e = STOA_EVERSION; goto out; }
+  if (!fmt && (e = store__meta_put_u64(txn, s, "format", STORE_FORMAT))) goto out;
   if ((e = load_charter(s, txn))) goto out;
   rc = mdb_txn_commit(txn);
   txn = NULL;
   if (rc) { e = store__err(rc); goto out; }
+  if (fmt && fmt < STORE_FORMAT && (e = store__upgrade(s, fmt))) goto out;
+done:
   *out = s;
   s = NULL; /* owned by the caller */
 out:
@@ -134,6 +219,9 @@ out:
 void store_close(store *s) {
   if (!s) return;
   index__acc_free(s);
+  index__ent_free(s);
+  ingest__claims_free(s);
+  free(s->scr);
   if (s->env) mdb_env_close(s->env);
   trust_free(s->trust);
   free(s);
@@ -218,6 +306,29 @@ int store__trust_sync(store *s, MDB_txn *txn) {
 
 /* ---- write transactions -------------------------------------------------- */
 
+/* The body of a write transaction: fn between loading the counters and
+ * writing them back with the batch's postings. */
+static int write_txn(store *s, MDB_txn *txn, int (*fn)(store *s, MDB_txn *txn, void *ctx),
+                     void *ctx) {
+  uint64_t seq0, doc0;
+  int e;
+  if (!s->scr && !(s->scr = malloc(sizeof *s->scr))) return STOA_ENOMEM;
+  if ((e = store__trust_sync(s, txn)) || (e = index__acc_begin(s)) ||
+      (e = index__ent_begin(s, txn)) || (e = store__meta_u64(txn, s, "seq", &seq0)) ||
+      (e = store__meta_u64(txn, s, "docid", &doc0)))
+    return e;
+  s->tx_seq = seq0;
+  s->tx_docid = doc0;
+  MDB_stat st;
+  s->tx_pend_any = mdb_stat(txn, s->dbi[DB_PEND], &st) || st.ms_entries;
+  s->tx_erased_any = mdb_stat(txn, s->dbi[DB_ERASED], &st) || st.ms_entries;
+  if ((e = fn(s, txn, ctx)) || (e = index__acc_flush(s, txn)) || (e = index__ent_flush(s, txn)))
+    return e;
+  if (s->tx_seq != seq0 && (e = store__meta_put_u64(txn, s, "seq", s->tx_seq))) return e;
+  if (s->tx_docid != doc0 && (e = store__meta_put_u64(txn, s, "docid", s->tx_docid))) return e;
+  return 0;
+}
+
 int store__write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx) {
   if (s->o.read_only) return STOA_ESTATE;
   for (int attempt = 0; attempt < 40; attempt++) {
@@ -229,8 +340,8 @@ int store__write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *c
     }
     if (rc) return store__err(rc);
     s->trust_dirty = false;
-    if ((e = store__trust_sync(s, txn)) == 0 && (e = index__acc_begin(s)) == 0 &&
-        (e = fn(s, txn, ctx)) == 0 && (e = index__acc_flush(s, txn)) == 0) {
+    e = write_txn(s, txn, fn, ctx);
+    if (!e) {
       if (s->trust_dirty) {
         uint64_t gen;
         if ((e = store__meta_u64(txn, s, "tgen", &gen)) == 0 &&
@@ -244,6 +355,9 @@ int store__write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *c
       }
     }
     if (txn) mdb_txn_abort(txn);
+    /* LMDB reuses a write txn's memory: what was kept for this one goes. */
+    index__ent_begin(s, NULL);
+    ingest__claims_reset(s);
     if (e && s->trust_dirty) s->trust_gen = UINT64_MAX; /* in-memory state is ahead: reload */
     if (e != STOA_ENOSPACE) return e;
     /* Map full: nothing was written.  Grow and run the batch again. */
@@ -280,18 +394,17 @@ void store_rd_end(store_rd *rd) {
 }
 
 int store_get(store_rd *rd, const uint8_t hash[HASH_LEN], const uint8_t **buf, size_t *len) {
-  MDB_val k = { HASH_LEN, (void *)hash }, d;
-  int rc = mdb_get(rd->txn, rd->s->dbi[DB_REC], &k, &d);
-  if (rc) return store__err(rc);
+  MDB_val d;
+  int e = store__rec_get(rd->s, rd->txn, hash, &d, NULL);
+  if (e) return e;
   *buf = d.mv_data;
   *len = d.mv_size;
   return 0;
 }
 
 bool store_has(store_rd *rd, const uint8_t hash[HASH_LEN]) {
-  const uint8_t *b;
-  size_t l;
-  return store_get(rd, hash, &b, &l) == 0;
+  MDB_val k = { HASH_LEN, (void *)hash }, d;
+  return mdb_get(rd->txn, rd->s->dbi[DB_REC], &k, &d) == 0;
 }
 
 static void fill_entry(store_entry *out, const uint8_t dbkey[EKEY_LEN], const ent_val *v) {
@@ -360,22 +473,10 @@ int store_resolve(store_rd *rd, const char *hex, store_entry *out) {
 }
 
 int store_history(store_rd *rd, const uint8_t ekey[EKEY_LEN], store_version_cb cb, void *ctx) {
-  uint8_t key[EKEY_LEN + 8 + HASH_LEN] = { 0 };
-  MDB_cursor *cur;
-  MDB_val k, d;
-  int rc, e = 0;
-  ekey_to_dbkey(ekey, key);
-  if ((rc = mdb_cursor_open(rd->txn, rd->s->dbi[DB_HIST], &cur))) return store__err(rc);
-  k.mv_size = sizeof key;
-  k.mv_data = key;
-  for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
-       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-    if (k.mv_size != sizeof key || memcmp(k.mv_data, key, EKEY_LEN)) break;
-    const uint8_t *kb = k.mv_data;
-    if ((e = cb(ctx, get_be64(kb + EKEY_LEN), kb + EKEY_LEN + 8))) break;
-  }
-  mdb_cursor_close(cur);
-  return e;
+  uint8_t dk[EKEY_LEN];
+  ekey_to_dbkey(ekey, dk);
+  int e = index__versions(rd->s, rd->txn, dk, cb, ctx);
+  return e == STOA_ENOTFOUND ? 0 : e;
 }
 
 int store_scan(store_rd *rd, uint64_t from, store_seq_cb cb, void *ctx) {
@@ -387,11 +488,8 @@ int store_scan(store_rd *rd, uint64_t from, store_seq_cb cb, void *ctx) {
   if ((rc = mdb_cursor_open(rd->txn, rd->s->dbi[DB_SEQ], &cur))) return store__err(rc);
   for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
        rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-    const uint8_t *buf;
-    size_t len;
-    if (k.mv_size != 8 || d.mv_size != HASH_LEN) { e = STOA_ECORRUPT; break; }
-    if ((e = store_get(rd, d.mv_data, &buf, &len))) break;
-    if ((e = cb(ctx, get_be64(k.mv_data), buf, len))) break;
+    if (k.mv_size != 8) { e = STOA_ECORRUPT; break; }
+    if ((e = cb(ctx, get_be64(k.mv_data), d.mv_data, d.mv_size))) break;
   }
   mdb_cursor_close(cur);
   return e;

@@ -32,7 +32,14 @@ typedef struct store_opts {
 /*
  * Opens (creating the folder's files when missing) the store in `dir`,
  * clears stale reader slots, and loads the charter and trust state if the
- * store has a federation.  Errors: -errno, STOA_ESTORE, STOA_ECORRUPT.
+ * store has a federation.  A store in the current format is opened with a
+ * read transaction only: opening never waits for, nor holds up, a writer.
+ * A new store gets its format in a write transaction; one of an older
+ * format is converted in one (STORE_FORMAT 1 -> 2 rebuilds the indexes,
+ * like store_reindex); with read_only set, neither happens and the open
+ * fails.  Errors: -errno, STOA_ESTORE, STOA_ECORRUPT, STOA_EVERSION (a newer
+ * format, or an older one with read_only), STOA_ENOTFOUND (read_only, no
+ * store yet).
  */
 int store_open(store **out, const char *dir, const store_opts *o);
 void store_close(store *s);
@@ -58,10 +65,29 @@ typedef struct store_item {
   size_t len;
   rec r;                  /* decoded by the caller (rec_decode) */
   bool sig_ok;            /* caller checked rec_verify == 0 */
+  /* Set by store_item_prepare (zero: store_ingest does that work itself). */
+  bool prepared;
+  int prep_err;           /* the body's schema check: 0 or an error */
+  const char *toks;       /* the body's search tokens (in the caller's buffer) */
+  size_t toks_len;
   int status;             /* out: enum store_status */
   int err;                /* out: the reason for PENDING / REJECTED */
   schema_error why;       /* out: for STOA_ESCHEMA */
 } store_item;
+
+/* Bytes of search tokens a document keeps: a buffer of this size always
+ * suffices for store_item_prepare. */
+#define STORE_TOKS_MAX 4096
+
+/*
+ * Does the part of store_ingest's work that needs no store, so that it can
+ * run on the threads that check signatures: the body's schema check and its
+ * search tokens.  Needs a decoded item (it->r); tokens go into toks[cap],
+ * which must live until store_ingest returns (cap < STORE_TOKS_MAX, or toks
+ * NULL: the tokens are left to store_ingest).  Thread-safe; touches only
+ * *it and toks.  Sets it->prepared; returns 0 (the verdict is in prep_err).
+ */
+int store_item_prepare(store_item *it, char *toks, size_t cap);
 
 typedef struct store_counts {
   size_t fresh, known, pending, rejected, released, dropped, erased_bodies;
@@ -70,10 +96,15 @@ typedef struct store_counts {
 /*
  * Validates and commits a batch in one write transaction: schema, trust,
  * future dating, erasure; new trust records re-examine the pending area.
- * Items whose sig_ok is false are rejected with STOA_EBADSIG.  When the map
- * is full it grows and the batch is retried; nothing is lost.  `now` is the
- * wall clock in ms.  Per-item results in items[]; totals added to *c (may be
- * NULL).  Errors: the commit failed (nothing of the batch is stored).
+ * Items whose sig_ok is false are rejected with STOA_EBADSIG; the schema
+ * verdict and search tokens of prepared items (store_item_prepare) are
+ * taken as they are.  When the map is full it grows and the batch is
+ * retried; nothing is lost.  `now` is the wall clock in ms.  Per-item
+ * results in items[]; totals added to *c (may be NULL).  Errors: the commit
+ * failed (nothing of the batch is stored).
+ * Cost: a few microseconds per record besides the schema check and search
+ * tokens; larger batches write fewer pages per record (LMDB rewrites every
+ * page a transaction touches, and most tables have random keys).
  */
 int store_ingest(store *s, store_item *items, size_t n, uint64_t now, store_counts *c);
 

@@ -10,9 +10,19 @@
 #include "proto/trust.h"
 #include "store/store.h"
 
-#define STORE_FORMAT 1
+/*
+ * Format 2 (format 1 is converted at open, maint.c):
+ *   DB_REC  hash -> sequence number (u64 BE)
+ *   DB_SEQ  sequence number -> envelope (a stub once erased), appended in
+ *           order: the bulk of the data is written sequentially
+ *   DB_HIST the versions of entries that have two or more; an entry with
+ *           one version has it in its DB_ENT row only
+ *   DB_DOC  docid -> id || owner, kind, unique tokens: facets first, then
+ *           words, each in order of first appearance (index__doc_tokens)
+ */
+#define STORE_FORMAT 2
 #define SEG_TARGET 1024        /* postings per full-text segment */
-#define DOC_TOKENS_MAX 4096    /* bytes of folded tokens kept per document */
+#define DOC_TOKENS_MAX STORE_TOKS_MAX /* bytes of folded tokens kept per document */
 
 enum {
   DB_META, DB_REC, DB_SEQ, DB_ENT, DB_HIST, DB_DOC, DB_FTS, DB_VOC, DB_TRUST,
@@ -31,6 +41,18 @@ typedef struct ent_val {
 #define ENT_VAL_LEN (8 + 8 + HASH_LEN + 4 + 1 + 1)
 
 struct fts_acc;
+struct ent_cache;
+struct rec_claims;
+
+/* Work buffers of the write transaction: one per store, so that stores (and
+ * threads using different stores) share nothing. */
+typedef struct store_tok { const char *p; uint32_t len, hash; } store_tok;
+typedef struct store_scratch {
+  uint8_t doc[EKEY_LEN + 1 + DOC_TOKENS_MAX];   /* a DB_DOC value */
+  char toks[DOC_TOKENS_MAX];
+  store_tok tk[DOC_TOKENS_MAX / 2];             /* a document's tokens, split */
+  struct acc_ent *slot[DOC_TOKENS_MAX / 2];     /* and their postings */
+} store_scratch;
 
 struct store {
   MDB_env *env;
@@ -42,6 +64,15 @@ struct store {
   uint64_t trust_gen;         /* generation the in-memory state reflects */
   bool trust_dirty;           /* changed in the open write txn */
   struct fts_acc *acc;        /* postings collected in the open write txn */
+  /* The meta counters "seq" and "docid", read when a write transaction
+   * starts and written back before it commits: not two puts per record. */
+  uint64_t tx_seq, tx_docid;
+  /* DB_PEND and DB_ERASED may hold rows (false: they are empty, and a
+   * record needs no look-up there).  Set when a write transaction starts. */
+  bool tx_pend_any, tx_erased_any;
+  struct ent_cache *ents;     /* DB_ENT rows of the open write txn (index.c) */
+  struct rec_claims *claims;  /* DB_REC rows the batch will write (ingest.c) */
+  store_scratch *scr;
 };
 
 struct store_rd {
@@ -51,6 +82,24 @@ struct store_rd {
 
 /* LMDB code -> STOA code. */
 int store__err(int rc);
+
+/* Sorting a batch's keys (hashes, entry keys, tokens) for writes in key
+ * order: a radix sort on the first eight bytes, big-endian, then runs of
+ * equal prefixes by cmp(ctx, idx, idx).  O(n), where qsort's indirect
+ * compares cost a good part of a microsecond per record. */
+typedef struct sort_ent {
+  uint64_t key;
+  uint64_t idx;
+} sort_ent;
+int store__sort(sort_ent *v, size_t n, int (*cmp)(const void *ctx, uint64_t a, uint64_t b),
+                const void *ctx);
+/* The first eight bytes of p[0..n) as a big-endian number (zeros after n). */
+static inline uint64_t sort_key(const void *p, size_t n) {
+  const uint8_t *b = p;
+  uint64_t k = 0;
+  for (size_t i = 0; i < 8; i++) k = k << 8 | (i < n ? b[i] : 0);
+  return k;
+}
 
 /* Big-endian integers in keys, so that byte order is numeric order. */
 static inline void put_be64(uint8_t *p, uint64_t v) {
@@ -84,22 +133,65 @@ int store__meta_put_u64(MDB_txn *txn, store *s, const char *key, uint64_t v);
 int store__trust_sync(store *s, MDB_txn *txn);
 int store__trust_replay(store *s, MDB_txn *txn);
 
+/* A body's search tokens computed ahead (store_item_prepare), or NULL. */
+typedef struct doc_toks {
+  const char *p;
+  size_t len;
+} doc_toks;
+
+/* What index__record stores of the record itself. */
+enum index_put {
+  IDX_NONE,       /* reindex: the record and its sequence number are stored */
+  IDX_ALL,        /* DB_REC and DB_SEQ */
+  IDX_CLAIMED,    /* DB_SEQ only: the caller put DB_REC (hash -> tx_seq + 1) */
+};
+
 /* index.c: puts an accepted record and updates every index. */
 int index__record(store *s, MDB_txn *txn, const rec *r, const uint8_t *buf, size_t len,
-                  bool put_rec, store_counts *c);
+                  int put, const doc_toks *t, store_counts *c);
 /* index.c: drops bodies of an entry's versions up to `until`. */
 int index__erase(store *s, MDB_txn *txn, const uint8_t ekey[EKEY_LEN], uint64_t until,
                  store_counts *c);
+/* index.c: DB_ENT in a write transaction (see there).  Outside the write
+ * transaction that index__ent_begin named, get and put go to the database. */
+int index__ent_begin(store *s, MDB_txn *txn);
+int index__ent_get(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], ent_val *v);
+int index__ent_put(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], const ent_val *v);
+int index__ent_preload(store *s, MDB_txn *txn, uint8_t (*dks)[EKEY_LEN], size_t n);
+int index__ent_flush(store *s, MDB_txn *txn);
+void index__ent_free(store *s);
+
+/* ingest.c: the sequence number of a record this batch accepted but whose
+ * DB_REC row is not written yet (0: none). */
+uint64_t ingest__claimed(store *s, MDB_txn *txn, const uint8_t hash[HASH_LEN]);
+void ingest__claims_reset(store *s); /* at the end of every write transaction */
+void ingest__claims_free(store *s);
+
 int index__acc_begin(store *s);
 int index__acc_flush(store *s, MDB_txn *txn);
 void index__acc_free(store *s);
-/* The folded tokens of a body, space separated, facets included. */
+/* The folded tokens of a decoded record's body, unique, space separated:
+ * its facets first, then its words, each in order of first appearance, cut
+ * at a token boundary to fit cap (>= DOC_TOKENS_MAX).  Thread-safe. */
 int index__doc_tokens(int kind, const uint8_t *body, size_t len, char *out, size_t cap,
                       size_t *outlen);
 
+/* Versions of an entry (DB_ENT key), oldest first.  DB_HIST holds the
+ * versions of entries that have more than one; an entry with one version
+ * has it in its DB_ENT row alone, which saves a random put per new entry. */
+typedef int (*index_version_cb)(void *ctx, uint64_t ts, const uint8_t hash[HASH_LEN]);
+int index__versions(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], index_version_cb cb,
+                    void *ctx);
+
+/* Records: DB_REC maps a hash to its sequence number, DB_SEQ a sequence
+ * number to the envelope, so that the bulk of the data is appended in
+ * order.  Envelope of a hash (*seq may be NULL); STOA_ENOTFOUND. */
+int store__rec_get(store *s, MDB_txn *txn, const uint8_t hash[HASH_LEN], MDB_val *env,
+                   uint64_t *seq);
+
 /* ingest.c */
 int ingest__accept(store *s, MDB_txn *txn, const rec *r, const uint8_t *buf, size_t len,
-                   bool put_rec, store_counts *c);
+                   int put, const doc_toks *t, store_counts *c);
 
 /* Runs fn in a write transaction, growing the map and retrying on
  * MDB_MAP_FULL; fn must be safe to run again from the start. */
@@ -126,7 +218,12 @@ static inline int varint_get(const uint8_t **p, const uint8_t *end, uint64_t *v)
 /* Decodes a segment (first docid from its key) into out[] ascending; returns
  * the count or -1 when malformed or larger than cap. */
 int index__seg_decode(uint64_t first, const uint8_t *p, size_t len, uint64_t *out, size_t cap);
-#define FTS_KEY_MAX (FOLD_TOKEN_MAX + 8 + 1 + 8)
+/* Longest token index.c writes: a facet (its facet()) or a folded word. */
+#define INDEX_TOKEN_MAX 80
+#define FTS_KEY_MAX (INDEX_TOKEN_MAX + 1 + 8)
+
+/* maint.c: converts a store of an older format (in one transaction). */
+int store__upgrade(store *s, uint64_t from);
 
 /* ingest.c: records an endorse/revoke in DB_TRUST and the in-memory state. */
 int ingest__trust_add(store *s, MDB_txn *txn, const rec *r);

@@ -1821,14 +1821,23 @@ static void test_reindex_verify(void **state) {
   {
     MDB_env *env;
     MDB_txn *txn;
-    MDB_dbi dbi;
+    MDB_dbi dbi, rdbi;
     MDB_val k = { HASH_LEN, v[7].hash }, d;
+    uint8_t seq[8];
     rec x;
     assert_int_equal(mdb_env_create(&env), 0);
     assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
     assert_int_equal(mdb_env_open(env, f->dir[di], 0, 0600), 0);
     assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "rec", 0, &dbi), 0);
+    /* docs/storage.md: "rec" maps a hash to its sequence number, "seq" a
+     * sequence number to the envelope. */
+    assert_int_equal(mdb_dbi_open(txn, "rec", 0, &rdbi), 0);
+    assert_int_equal(mdb_get(txn, rdbi, &k, &d), 0);
+    assert_int_equal(d.mv_size, 8);
+    memcpy(seq, d.mv_data, 8);
+    k.mv_size = 8;
+    k.mv_data = seq;
+    assert_int_equal(mdb_dbi_open(txn, "seq", 0, &dbi), 0);
     assert_int_equal(mdb_get(txn, dbi, &k, &d), 0);
     uint8_t *copy = malloc(d.mv_size);
     assert_non_null(copy);
