@@ -454,15 +454,33 @@ struct rxbatch {
   conn *c;
   uv_work_t work;
   uint8_t *data;                        /* the RECORDS message's records, copied */
+  char *toks;                           /* their search tokens (store_item_prepare) */
+  size_t toks_cap;
   size_t bytes;
   store_item *items;
   uint32_t n;
   bool verified;
 };
 
+/* In the thread pool: signatures, and the schema and search tokens, so that
+ * the loop only commits. */
 static void verify_work(uv_work_t *w) {
   rxbatch *b = w->data;
-  for (uint32_t i = 0; i < b->n; i++) b->items[i].sig_ok = rec_verify(&b->items[i].r, b->c->node->fed) == 0;
+  char tmp[STORE_TOKS_MAX];
+  size_t used = 0;
+  for (uint32_t i = 0; i < b->n; i++) {
+    store_item *it = &b->items[i];
+    it->sig_ok = rec_verify(&it->r, b->c->node->fed) == 0;
+    if (!it->sig_ok) continue;
+    store_item_prepare(it, tmp, sizeof tmp);
+    if (it->toks && b->toks && it->toks_len <= b->toks_cap - used) {
+      memcpy(b->toks + used, it->toks, it->toks_len);
+      it->toks = b->toks + used;
+      used += it->toks_len;
+    } else {
+      it->toks = NULL; /* store_ingest computes them */
+    }
+  }
 }
 
 static void commit_soon(uv_timer_t *t) { node_commit(t->data); }
@@ -510,6 +528,8 @@ static void on_records(conn *c, wire_records *wr) {
     b->n++;
   }
   b->bytes = total;
+  b->toks_cap = total + STORE_TOKS_MAX;
+  b->toks = malloc(b->toks_cap); /* NULL: tokens computed at commit */
   c->rx_queued += total;
   if (c->rx_queued > NODE_RXQUEUE_MAX) c->read_paused = true;
   /* Append: batches commit in arrival order. */
@@ -570,6 +590,7 @@ void node_commit(node *n) {
     if (c->rx_queued <= NODE_RXQUEUE_MAX / 2) net_resume(c);
     conn_unref(c);
     free(b->data);
+    free(b->toks);
     free(b->items);
     free(b);
   }

@@ -237,7 +237,8 @@ static uint64_t voc_count(MDB_txn *txn, store *s, const char *tok, size_t n) {
   return get_be64(d.mv_data);
 }
 
-/* Does the sorted, space-separated token list hold w (whole or prefix)? */
+/* Does the space-separated token list (facets first, then words, each once)
+ * hold w, whole or as a prefix?  A linear scan: the list is short. */
 static bool doc_has(const char *toks, size_t n, const want *w) {
   const char *p = toks, *end = toks + n;
   while (p < end) {
