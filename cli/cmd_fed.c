@@ -101,9 +101,8 @@ int cmd_federation(cli *c, int argc, char **argv) {
 
 typedef struct mem_ctx { json_t *arr; } mem_ctx;
 
-static int mem_one(void *vctx, const void *vev) {
+static int mem_one(void *vctx, const trust_event *ev) {
   mem_ctx *m = vctx;
-  const trust_event *ev = vev;
   char o[65], s[65], t[32];
   keys_pub_hex(ev->owner, o);
   keys_pub_hex(ev->subject, s);

@@ -231,9 +231,8 @@ typedef struct proof_ctx {
   uint8_t (*copies)[REC_MAX];
 } proof_ctx;
 
-static int proof_one(void *vctx, const void *vev) {
+static int proof_one(void *vctx, const trust_event *ev) {
   proof_ctx *p = vctx;
-  const trust_event *ev = vev;
   bool mine = (ev->role == TRUST_MEMBER && !memcmp(ev->subject, p->n->network, KEY_LEN)) ||
               (ev->role == TRUST_NODE && !memcmp(ev->owner, p->n->network, KEY_LEN) &&
                !memcmp(ev->subject, p->n->node_pk, KEY_LEN));

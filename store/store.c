@@ -268,11 +268,11 @@ int store_charter_bytes(store *s, uint8_t **buf, size_t *len) {
 
 /* ---- trust state --------------------------------------------------------- */
 
-int store__trust_replay(store *s, MDB_txn *txn) {
+/* Every DB_TRUST row as an event, in replay order (ts, hash). */
+static int trust_each(store *s, MDB_txn *txn, store_trust_cb fn, void *ctx) {
   MDB_cursor *cur;
   MDB_val k, d;
   int rc, e = 0;
-  trust_reset(s->trust);
   if ((rc = mdb_cursor_open(txn, s->dbi[DB_TRUST], &cur))) return store__err(rc);
   for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
@@ -285,12 +285,21 @@ int store__trust_replay(store *s, MDB_txn *txn) {
     ev.role = p[1];
     memcpy(ev.owner, p + 2, KEY_LEN);
     memcpy(ev.subject, p + 2 + KEY_LEN, KEY_LEN);
-    if ((e = trust_apply(s->trust, &ev)) < 0) break;
-    e = 0;
+    if ((e = fn(ctx, &ev))) break;
   }
   mdb_cursor_close(cur);
   if (!e && rc != MDB_NOTFOUND) e = store__err(rc);
   return e;
+}
+
+static int replay_one(void *ctx, const trust_event *ev) {
+  int e = trust_apply(ctx, ev);
+  return e < 0 ? e : 0;
+}
+
+int store__trust_replay(store *s, MDB_txn *txn) {
+  trust_reset(s->trust);
+  return trust_each(s, txn, replay_one, s->trust);
 }
 
 int store__trust_sync(store *s, MDB_txn *txn) {
@@ -508,25 +517,7 @@ const trust_state *store_trust(store_rd *rd) {
 }
 
 int store_trust_events(store_rd *rd, store_trust_cb cb, void *ctx) {
-  MDB_cursor *cur;
-  MDB_val k, d;
-  int rc, e = 0;
-  if ((rc = mdb_cursor_open(rd->txn, rd->s->dbi[DB_TRUST], &cur))) return store__err(rc);
-  for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-    trust_event ev;
-    const uint8_t *p = d.mv_data;
-    if (k.mv_size != 8 + HASH_LEN || d.mv_size != 2 + 2 * KEY_LEN) { e = STOA_ECORRUPT; break; }
-    ev.ts = get_be64(k.mv_data);
-    memcpy(ev.hash, (uint8_t *)k.mv_data + 8, HASH_LEN);
-    ev.kind = p[0];
-    ev.role = p[1];
-    memcpy(ev.owner, p + 2, KEY_LEN);
-    memcpy(ev.subject, p + 2 + KEY_LEN, KEY_LEN);
-    if ((e = cb(ctx, &ev))) break;
-  }
-  mdb_cursor_close(cur);
-  return e;
+  return trust_each(rd->s, rd->txn, cb, ctx);
 }
 
 int store_pending_scan(store_rd *rd, store_seq_cb cb, void *ctx) {

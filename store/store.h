@@ -167,7 +167,8 @@ int store_search(store_rd *rd, const store_query *q, store_hit_cb cb, void *ctx)
 /* The trust state as of this snapshot.  Borrowed until store_rd_end. */
 const struct trust_state *store_trust(store_rd *rd);
 /* Trust events (endorse/revoke) in replay order. */
-typedef int (*store_trust_cb)(void *ctx, const void *ev /* trust_event */);
+struct trust_event;
+typedef int (*store_trust_cb)(void *ctx, const struct trust_event *ev);
 int store_trust_events(store_rd *rd, store_trust_cb cb, void *ctx);
 /* Records in the pending area (envelopes), in hash order. */
 int store_pending_scan(store_rd *rd, store_seq_cb cb, void *ctx);

@@ -918,9 +918,9 @@ typedef struct evlist {
   trust_event ev[64];
 } evlist;
 
-static int ev_cb(void *ctx, const void *ev) {
+static int ev_cb(void *ctx, const trust_event *ev) {
   evlist *l = ctx;
-  if (l->n < 64) l->ev[l->n] = *(const trust_event *)ev;
+  if (l->n < 64) l->ev[l->n] = *ev;
   l->n++;
   return 0;
 }
