@@ -3,6 +3,7 @@
  * sessions, record transfer with flow control, and push
  * (docs/protocol.md §3).
  */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,17 @@ static void session_free(sync_session *s) {
   if (!s->sender) iblt_decoder_free(&s->dec);
   free(s->ext);
   free(s);
+}
+
+/* Gives back a finished session's memory at once (the decoder of a large
+ * difference holds ~144 bytes per symbol), keeping its id so that late
+ * symbols are recognised and ignored. */
+static void session_release(sync_session *s) {
+  if (!s->sender) iblt_decoder_free(&s->dec); /* both free functions zero their struct */
+  iblt_sketch_free(&s->snap);
+  free(s->ext);
+  s->ext = NULL;
+  malloc_trim(0);
 }
 
 static sync_session *session_new(conn *c, uint32_t id, bool sender) {
@@ -394,6 +406,7 @@ static void finish_receive(conn *c, sync_session *s) {
   s->done = true;
   free(want);
   free(give);
+  session_release(s);
 }
 
 static void on_sync(conn *c, const wire_sync *w) {
@@ -422,6 +435,7 @@ static void on_sync(conn *c, const wire_sync *w) {
       if (!wire_encode_done(&d, msg, sizeof msg, &len)) net_send_msg(c, msg, len);
       log_warn("%s: sync %u: difference too large to decode", c->addr, s->id);
       s->done = true;
+      session_release(s);
       return;
     }
     if (e) { net_close(c, WERR_PROTOCOL, "reconciliation failed: inconsistent symbols"); return; }
@@ -443,6 +457,7 @@ static void on_done(conn *c, const wire_done *d) {
   if (d->status) log_warn("%s: sync %u: the peer could not decode the difference", c->addr, s->id);
   session_free(s);
   c->out_sync = NULL;
+  malloc_trim(0);
   ctl_sync_done(c);
 }
 
