@@ -163,16 +163,21 @@ static int sendq_push(conn *c, const uint8_t h[HASH_LEN]) {
  * validate the rest at once). */
 static void enqueue_records(conn *c, const uint8_t *hashes, size_t n) {
   store_rd *rd;
-  if (store_rd_begin(c->node->st, &rd)) return;
-  for (int pass = 0; pass < 2; pass++)
-    for (size_t i = 0; i < n; i++) {
-      const uint8_t *buf;
-      size_t len;
-      rec r;
-      if (store_get(rd, hashes + i * HASH_LEN, &buf, &len) || rec_decode(buf, len, &r)) continue;
-      if ((pass == 0) == rec_kind_is_trust(r.h.kind)) sendq_push(c, r.hash);
-    }
+  uint8_t *rest = malloc(n + 1); /* 1: not a trust record, queue it second */
+  if (!rest || store_rd_begin(c->node->st, &rd)) { free(rest); return; }
+  for (size_t i = 0; i < n; i++) { /* one read of each record */
+    const uint8_t *buf;
+    size_t len;
+    rec r;
+    rest[i] = 0;
+    if (store_get(rd, hashes + i * HASH_LEN, &buf, &len) || rec_decode(buf, len, &r)) continue;
+    if (rec_kind_is_trust(r.h.kind)) sendq_push(c, r.hash);
+    else rest[i] = 1;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (rest[i]) sendq_push(c, hashes + i * HASH_LEN);
   store_rd_end(rd);
+  free(rest);
   peer_pump(c);
 }
 
