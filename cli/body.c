@@ -1214,14 +1214,37 @@ row_end:
   return r ? r : 1;
 }
 
+/*
+ * Spreadsheet formula injection (OWASP "CSV Injection"): a cell starting
+ * with = + - @ TAB or CR may run as a formula when the file is opened, so
+ * the writer puts a single quote before it; a cell made of quotes and then
+ * such a character gets one more quote, so that the reader, which takes one
+ * quote off a cell of that shape, gives back every value as it was.  A cell
+ * starting with a quote followed by anything else ("'s-Hertogenbosch") is
+ * left alone both ways.  Returns the number of leading quotes when the cell
+ * has that shape, -1 when not.
+ */
+static bool body__csv_formula_char(char c) {
+  return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r';
+}
+
+static long body__csv_guarded(const char *s, size_t n) {
+  size_t k = 0;
+  while (k < n && s[k] == '\'') k++;
+  return k < n && body__csv_formula_char(s[k]) ? (long)k : -1;
+}
+
 int body_csv_write_field(FILE *f, const char *s, size_t n, bool last) {
+  bool guard = body__csv_guarded(s, n) >= 0;
   bool quote = n > 0 && (s[0] == ' ' || s[n - 1] == ' ');
   for (size_t i = 0; i < n && !quote; i++)
     quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
   if (!quote) {
+    if (guard) putc('\'', f);
     fwrite(s, 1, n, f);
   } else {
     putc('"', f);
+    if (guard) putc('\'', f);
     for (size_t i = 0; i < n;) {
       const char *q = memchr(s + i, '"', n - i);
       size_t w = q ? (size_t)(q - (s + i)) + 1 : n - i;
@@ -1340,12 +1363,14 @@ int body_csv_kv(const body_csv_row *hdr, const body_csv_row *row, body_kv *kv,
     if (i >= hdr->n)
       return body__fail(err, "", STOA_EMALFORMED,
                         "line %lu: cell %zu has no column in the header", row->line, i + 1);
+    /* One quote off a cell the writer guarded against formulas. */
+    const char *v = row->col[i] + (body__csv_guarded(row->col[i], row->len[i]) > 0);
     if (strcmp(hdr->col[i], "id") == 0) {
-      *id = row->col[i];
+      *id = v;
       continue;
     }
     kv[*n].field = hdr->col[i];
-    kv[*n].value = row->col[i];
+    kv[*n].value = v;
     (*n)++;
   }
   return 0;

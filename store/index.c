@@ -616,7 +616,7 @@ int store_item_prepare(store_item *it, char *toks, size_t cap) {
  * order before the commit (index__ent_flush).  Every access to DB_ENT in a
  * write transaction goes through index__ent_get / index__ent_put.
  */
-enum { ENT_EMPTY, ENT_ABSENT, ENT_CLEAN, ENT_DIRTY };
+enum { ENT_EMPTY, ENT_ABSENT, ENT_CLEAN, ENT_DIRTY, ENT_GONE /* to delete */ };
 #define ENT_CACHE_MAX ((size_t)1 << 17) /* rows held before dirty ones are written */
 
 typedef struct ent_slot {
@@ -690,14 +690,20 @@ int index__ent_flush(store *s, MDB_txn *txn) {
   if (!(v = malloc(c->used * sizeof *v))) return STOA_ENOMEM;
   size_t m = 0;
   for (size_t i = 0; i < c->cap; i++)
-    if (c->tab[i].state == ENT_DIRTY) v[m++] = (sort_ent){ sort_key(c->tab[i].dk, EKEY_LEN), i };
+    if (c->tab[i].state == ENT_DIRTY || c->tab[i].state == ENT_GONE)
+      v[m++] = (sort_ent){ sort_key(c->tab[i].dk, EKEY_LEN), i };
   if ((e = store__sort(v, m, cmp_slot_dk, c->tab))) { free(v); return e; }
   if ((rc = mdb_cursor_open(txn, s->dbi[DB_ENT], &cur))) { free(v); return store__err(rc); }
   for (size_t i = 0; i < m && !e; i++) {
     uint8_t pv[ENT_VAL_LEN];
     const ent_slot *x = &c->tab[v[i].idx];
-    ent_val_pack(&x->v, pv);
     MDB_val k = { EKEY_LEN, (void *)x->dk }, d = { ENT_VAL_LEN, pv };
+    if (x->state == ENT_GONE) { /* an entry whose every version became void */
+      rc = mdb_cursor_get(cur, &k, &d, MDB_SET);
+      e = rc == MDB_NOTFOUND ? 0 : store__err(rc ? rc : mdb_cursor_del(cur, 0));
+      continue;
+    }
+    ent_val_pack(&x->v, pv);
     e = store__err(mdb_cursor_put(cur, &k, &d, 0));
   }
   mdb_cursor_close(cur);
@@ -727,7 +733,7 @@ int index__ent_get(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], ent_val *
   int rc, e;
   if (ent_cached(s, txn) && s->ents->cap) {
     ent_slot *x = ent_find(s->ents, dk);
-    if (x->state == ENT_ABSENT) return STOA_ENOTFOUND;
+    if (x->state == ENT_ABSENT || x->state == ENT_GONE) return STOA_ENOTFOUND;
     if (x->state != ENT_EMPTY) { *v = x->v; return 0; }
   }
   rc = mdb_get(txn, s->dbi[DB_ENT], &k, &d);
@@ -748,6 +754,18 @@ int index__ent_put(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], const ent
   }
   if (s->ents->used >= ENT_CACHE_MAX && (e = index__ent_flush(s, txn))) return e;
   return ent_insert(s, dk, ENT_DIRTY, v);
+}
+
+/* Deletes an entry's row (through the cache in a write transaction). */
+static int ent_del(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN]) {
+  int e;
+  if (!ent_cached(s, txn)) {
+    MDB_val k = { EKEY_LEN, (void *)dk };
+    int rc = mdb_del(txn, s->dbi[DB_ENT], &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : store__err(rc);
+  }
+  if (s->ents->used >= ENT_CACHE_MAX && (e = index__ent_flush(s, txn))) return e;
+  return ent_insert(s, dk, ENT_GONE, NULL);
 }
 
 static int cmp_dk(const void *dks, uint64_t a, uint64_t b) {
@@ -824,14 +842,42 @@ static int doc_del(store *s, MDB_txn *txn, uint64_t docid) {
   return rc == MDB_NOTFOUND ? 0 : store__err(rc);
 }
 
-static int hist_put(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], uint64_t ts,
-                    const uint8_t hash[HASH_LEN]) {
-  uint8_t hk[EKEY_LEN + 8 + HASH_LEN];
+#define HK_LEN (EKEY_LEN + 8 + HASH_LEN)
+
+static void hist_key(uint8_t hk[HK_LEN], const uint8_t dk[EKEY_LEN], uint64_t ts,
+                     const uint8_t hash[HASH_LEN]) {
   memcpy(hk, dk, EKEY_LEN);
   put_be64(hk + EKEY_LEN, ts);
   memcpy(hk + EKEY_LEN + 8, hash, HASH_LEN);
-  MDB_val k = { sizeof hk, hk }, d = { 0, NULL };
+}
+
+/* A version's DB_HIST row: valid (empty value) or void (HIST_VOID). */
+static int hist_put(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], uint64_t ts,
+                    const uint8_t hash[HASH_LEN], bool is_void) {
+  uint8_t hk[HK_LEN], mark = HIST_VOID;
+  hist_key(hk, dk, ts, hash);
+  MDB_val k = { sizeof hk, hk }, d = { is_void ? 1 : 0, is_void ? &mark : NULL };
   return store__err(mdb_put(txn, s->dbi[DB_HIST], &k, &d, 0));
+}
+
+/* A version's row: 1 valid, 0 void, STOA_ENOTFOUND none. */
+static int hist_get(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], uint64_t ts,
+                    const uint8_t hash[HASH_LEN]) {
+  uint8_t hk[HK_LEN];
+  hist_key(hk, dk, ts, hash);
+  MDB_val k = { sizeof hk, hk }, d;
+  int rc = mdb_get(txn, s->dbi[DB_HIST], &k, &d);
+  if (rc) return store__err(rc);
+  return d.mv_size == 0;
+}
+
+static int hist_del(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], uint64_t ts,
+                    const uint8_t hash[HASH_LEN]) {
+  uint8_t hk[HK_LEN];
+  hist_key(hk, dk, ts, hash);
+  MDB_val k = { sizeof hk, hk };
+  int rc = mdb_del(txn, s->dbi[DB_HIST], &k, NULL);
+  return rc == MDB_NOTFOUND ? 0 : store__err(rc);
 }
 
 int index__versions(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], index_version_cb cb,
@@ -851,6 +897,7 @@ int index__versions(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], index_ve
        rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
     const uint8_t *kb = k.mv_data;
     if (k.mv_size != sizeof key || memcmp(kb, key, EKEY_LEN)) break;
+    if (d.mv_size) continue; /* a void version: held, not part of the entry */
     /* Copied out: the callback may write (an erasure rewrites records). */
     uint8_t h[HASH_LEN];
     memcpy(h, kb + EKEY_LEN + 8, HASH_LEN);
@@ -861,8 +908,44 @@ int index__versions(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], index_ve
   return e;
 }
 
+/* Every held version of an entry, valid or void (an erasure drops the bodies
+ * of both); the entry row's single version first, then DB_HIST's rows.
+ * STOA_ENOTFOUND when the store holds no version of it. */
+static int versions_all(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], index_version_cb cb,
+                        void *ctx) {
+  uint8_t key[HK_LEN] = { 0 };
+  MDB_cursor *cur;
+  MDB_val k, d;
+  ent_val v;
+  int rc, e;
+  bool any = false;
+  e = index__ent_get(s, txn, dk, &v);
+  if (e && e != STOA_ENOTFOUND) return e;
+  if (!e && v.versions == 1) {
+    if ((e = cb(ctx, v.ts, v.hash))) return e;
+    any = true;
+  }
+  e = 0;
+  memcpy(key, dk, EKEY_LEN);
+  if ((rc = mdb_cursor_open(txn, s->dbi[DB_HIST], &cur))) return store__err(rc);
+  k.mv_size = sizeof key;
+  k.mv_data = key;
+  for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+    const uint8_t *kb = k.mv_data;
+    uint8_t h[HASH_LEN];
+    if (k.mv_size != sizeof key || memcmp(kb, key, EKEY_LEN)) break;
+    memcpy(h, kb + EKEY_LEN + 8, HASH_LEN);
+    any = true;
+    if ((e = cb(ctx, get_be64(kb + EKEY_LEN), h))) break;
+  }
+  mdb_cursor_close(cur);
+  if (!e && rc && rc != MDB_NOTFOUND) e = store__err(rc);
+  return e ? e : any ? 0 : STOA_ENOTFOUND;
+}
+
 int index__record(store *s, MDB_txn *txn, const rec *r, const uint8_t *buf, size_t len,
-                  int put, const doc_toks *t, store_counts *c) {
+                  int put, const doc_toks *t, bool valid, store_counts *c) {
   uint8_t dk[EKEY_LEN], sk[8];
   uint8_t stub[REC_HDR_MAX + 128];
   uint64_t until = 0;
@@ -902,13 +985,14 @@ int index__record(store *s, MDB_txn *txn, const rec *r, const uint8_t *buf, size
     d.mv_data = (void *)buf;
     if ((rc = mdb_put(txn, s->dbi[DB_SEQ], &k, &d, MDB_APPEND))) return store__err(rc);
   }
+  if (!valid) return hist_put(s, txn, dk, r->h.ts, r->hash, true);
 
   e = index__ent_get(s, txn, dk, &v);
   if (e == 0) {
     /* A second version: the first, until now in the entry row alone, goes
      * into the history too. */
-    if (v.versions == 1 && (e = hist_put(s, txn, dk, v.ts, v.hash))) return e;
-    if ((e = hist_put(s, txn, dk, r->h.ts, r->hash))) return e;
+    if (v.versions == 1 && (e = hist_put(s, txn, dk, v.ts, v.hash, false))) return e;
+    if ((e = hist_put(s, txn, dk, r->h.ts, r->hash, false))) return e;
     v.versions++;
     if (v.kind != r->h.kind || /* an entry never changes kind: keep the first */
         rec_cmp_version(r->h.ts, r->hash, v.ts, v.hash) <= 0)
@@ -968,7 +1052,7 @@ int index__erase(store *s, MDB_txn *txn, const uint8_t ekey[EKEY_LEN], uint64_t 
   int e;
 
   ekey_to_dbkey(ekey, dk);
-  e = index__versions(s, txn, dk, erase_version, &x);
+  e = versions_all(s, txn, dk, erase_version, &x);
   if (e == STOA_ENOTFOUND) return 0; /* nothing of the entry is held yet */
   if (e) return e;
   /* The current version: out of the full-text index when its body is gone. */
@@ -978,4 +1062,141 @@ int index__erase(store *s, MDB_txn *txn, const uint8_t ekey[EKEY_LEN], uint64_t 
   v.docid = 0;
   v.erased = 1;
   return index__ent_put(s, txn, dk, &v);
+}
+
+/* ---- re-judging: versions that become void or valid again ------------------- */
+
+static void rec_dk(const rec *r, uint8_t dk[EKEY_LEN]) {
+  memcpy(dk, r->h.id, ID_LEN);
+  memcpy(dk + ID_LEN, r->h.owner, KEY_LEN);
+}
+
+/* An entry's row as index__ent_get reads it, but without keeping it in the
+ * cache: a re-judging pass over every record must not hold every row. */
+static int ent_peek(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], ent_val *v) {
+  MDB_val k = { EKEY_LEN, (void *)dk }, d;
+  if (ent_cached(s, txn) && s->ents->cap) {
+    ent_slot *x = ent_find(s->ents, dk);
+    if (x->state == ENT_ABSENT || x->state == ENT_GONE) return STOA_ENOTFOUND;
+    if (x->state != ENT_EMPTY) { *v = x->v; return 0; }
+  }
+  int rc = mdb_get(txn, s->dbi[DB_ENT], &k, &d);
+  return rc ? store__err(rc) : ent_val_unpack(&d, v);
+}
+
+int index__state(store *s, MDB_txn *txn, const rec *r) {
+  uint8_t dk[EKEY_LEN];
+  ent_val v;
+  int e;
+  rec_dk(r, dk);
+  if ((e = ent_peek(s, txn, dk, &v)) && e != STOA_ENOTFOUND) return e;
+  uint32_t versions = e ? 0 : v.versions;
+  if (versions == 1 && !memcmp(v.hash, r->hash, HASH_LEN)) return 1;
+  e = hist_get(s, txn, dk, r->h.ts, r->hash);
+  if (e == 1 && versions < 2) return STOA_ECORRUPT; /* a valid row the entry does not count */
+  return e;
+}
+
+/* The entry's current version among its remaining valid ones: the newest of
+ * the entry's kind (index__record never makes another kind current), else
+ * the newest.  When `drop_last` (one valid version is left, which belongs in
+ * the entry row alone), its DB_HIST row is deleted.  Reads each candidate's
+ * header from newest to oldest: an entry has few versions. */
+typedef struct pick { uint64_t ts; uint8_t hash[HASH_LEN]; int kind; bool found; } pick;
+
+static int pick_current(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], int kind,
+                        bool drop_last, pick *out) {
+  uint8_t key[HK_LEN];
+  MDB_cursor *cur;
+  MDB_val k = { sizeof key, key }, d, env;
+  pick first = { 0 };
+  int rc, e = 0;
+  out->found = false;
+  memcpy(key, dk, EKEY_LEN);
+  memset(key + EKEY_LEN, 0xff, sizeof key - EKEY_LEN);
+  if ((rc = mdb_cursor_open(txn, s->dbi[DB_HIST], &cur))) return store__err(rc);
+  rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+  rc = rc == 0 ? mdb_cursor_get(cur, &k, &d, MDB_PREV) : mdb_cursor_get(cur, &k, &d, MDB_LAST);
+  for (; rc == 0; rc = mdb_cursor_get(cur, &k, &d, MDB_PREV)) {
+    const uint8_t *kb = k.mv_data;
+    pick p;
+    rec r;
+    if (k.mv_size != sizeof key || memcmp(kb, dk, EKEY_LEN)) break;
+    if (d.mv_size) continue; /* void */
+    p.ts = get_be64(kb + EKEY_LEN);
+    memcpy(p.hash, kb + EKEY_LEN + 8, HASH_LEN);
+    if ((e = store__rec_get(s, txn, p.hash, &env, NULL))) break;
+    if (rec_decode(env.mv_data, env.mv_size, &r)) { e = STOA_ECORRUPT; break; }
+    p.kind = r.h.kind;
+    p.found = true;
+    if (!first.found) first = p;
+    if (p.kind == kind) { *out = p; break; }
+  }
+  mdb_cursor_close(cur);
+  if (e) return e;
+  if (rc && rc != MDB_NOTFOUND) return store__err(rc);
+  if (!out->found) *out = first;
+  if (drop_last && out->found) return hist_del(s, txn, dk, out->ts, out->hash);
+  return 0;
+}
+
+/* Makes `p` the entry's current version: a fresh search document from its
+ * body (none when erased). */
+static int make_current(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], ent_val *v,
+                        const pick *p) {
+  MDB_val env;
+  rec r;
+  int e;
+  if ((e = doc_del(s, txn, v->docid))) return e;
+  v->docid = 0;
+  v->ts = p->ts;
+  memcpy(v->hash, p->hash, HASH_LEN);
+  v->kind = (uint8_t)p->kind;
+  if ((e = store__rec_get(s, txn, p->hash, &env, NULL))) return e;
+  if (rec_decode(env.mv_data, env.mv_size, &r)) return STOA_ECORRUPT;
+  v->erased = r.body == NULL;
+  /* The tokens are computed from the body before anything is written, so
+   * the map page it lies in cannot move under them. */
+  if (r.body) return doc_add(s, txn, dk, r.h.kind, r.body, r.body_len, NULL, &v->docid);
+  return 0;
+}
+
+int index__void(store *s, MDB_txn *txn, const rec *r) {
+  uint8_t dk[EKEY_LEN];
+  ent_val v;
+  pick p;
+  int e;
+  rec_dk(r, dk);
+  e = index__ent_get(s, txn, dk, &v);
+  if (e == STOA_ENOTFOUND) goto mark;
+  if (e) return e;
+  if (v.versions == 1) {
+    if (memcmp(v.hash, r->hash, HASH_LEN)) goto mark; /* not indexed */
+    /* Its only valid version: the entry goes. */
+    if ((e = doc_del(s, txn, v.docid)) || (e = ent_del(s, txn, dk))) return e;
+    goto mark;
+  }
+  if ((e = hist_get(s, txn, dk, r->h.ts, r->hash)) != 1) {
+    if (e < 0 && e != STOA_ENOTFOUND) return e;
+    goto mark; /* void already, or not held under this entry */
+  }
+  if ((e = hist_del(s, txn, dk, r->h.ts, r->hash))) return e;
+  v.versions--;
+  bool was_current = !memcmp(v.hash, r->hash, HASH_LEN);
+  if (v.versions == 1 || was_current) {
+    if ((e = pick_current(s, txn, dk, v.kind, v.versions == 1, &p))) return e;
+    if (!p.found) return STOA_ECORRUPT; /* versions counted more rows than there are */
+    if (was_current && (e = make_current(s, txn, dk, &v, &p))) return e;
+  }
+  if ((e = index__ent_put(s, txn, dk, &v))) return e;
+mark:
+  return hist_put(s, txn, dk, r->h.ts, r->hash, true);
+}
+
+int index__unvoid(store *s, MDB_txn *txn, const rec *r, const uint8_t *buf, size_t len) {
+  uint8_t dk[EKEY_LEN];
+  int e;
+  rec_dk(r, dk);
+  if ((e = hist_del(s, txn, dk, r->h.ts, r->hash))) return e;
+  return index__record(s, txn, r, buf, len, IDX_NONE, NULL, true, NULL);
 }

@@ -130,7 +130,318 @@ static int erase_apply(store *s, MDB_txn *txn, const rec *r, const erase_body *e
   return index__erase(s, txn, eb->target, until, c);
 }
 
+/* ---- the write transaction's trust bookkeeping -------------------------------- */
+
+#define EVER_LEN (2 * KEY_LEN + 1)   /* network || key || role */
+#define MX_KEY_LEN (2 + 2 * KEY_LEN) /* "mx" || owner || signer */
+
+typedef struct mx_slot {
+  uint8_t k[2 * KEY_LEN];     /* owner || signer */
+  uint64_t ts;
+  bool used;
+} mx_slot;
+
+/* A key some endorse record names, and the earliest such endorsement. */
+typedef struct ever_key {
+  uint8_t k[EVER_LEN];
+  uint64_t ts;
+} ever_key;
+
+struct judge_ctx {
+  /* Keys endorse records name, sorted (loaded from DB_TRUST when first
+   * needed: only records that fail trust_check ask). */
+  ever_key *ever;
+  size_t never, capever;
+  bool ever_loaded;
+  judge_ev *ev;               /* trust events added */
+  size_t nev, capev;
+  mx_slot *mx;                /* open addressing, power of two */
+  size_t mxcap, mxused;
+  size_t data_stored;         /* records other than endorse/revoke stored */
+  bool mx_complete;
+};
+
+int ingest__jc_begin(store *s, MDB_txn *txn) {
+  struct judge_ctx *jc = s->jc;
+  uint64_t ok, seq;
+  int e;
+  if (!jc && !(jc = s->jc = calloc(1, sizeof *jc))) return STOA_ENOMEM;
+  jc->never = jc->nev = jc->data_stored = 0;
+  jc->ever_loaded = false;
+  if (jc->mxused) memset(jc->mx, 0, jc->mxcap * sizeof *jc->mx);
+  jc->mxused = 0;
+  if ((e = store__meta_u64(txn, s, "mxok", &ok)) || (e = store__meta_u64(txn, s, "seq", &seq)))
+    return e;
+  jc->mx_complete = ok == 1 || seq == 0;
+  return 0;
+}
+
+void ingest__jc_free(store *s) {
+  struct judge_ctx *jc = s->jc;
+  if (!jc) return;
+  free(jc->ever);
+  free(jc->ev);
+  free(jc->mx);
+  free(jc);
+  s->jc = NULL;
+}
+
+const judge_ev *ingest__added(store *s, size_t *n) {
+  *n = s->jc ? s->jc->nev : 0;
+  return s->jc ? s->jc->ev : NULL;
+}
+
+bool ingest__mx_complete(store *s) { return s->jc && s->jc->mx_complete; }
+void ingest__mx_covered(store *s) { if (s->jc) s->jc->mx_complete = true; }
+
+static int cmp_ever(const void *a, const void *b) {
+  return memcmp(((const ever_key *)a)->k, ((const ever_key *)b)->k, EVER_LEN);
+}
+
+static void ever_keyof(ever_key *x, const uint8_t net[KEY_LEN], const uint8_t key[KEY_LEN],
+                       int role) {
+  memcpy(x->k, net, KEY_LEN);
+  memcpy(x->k + KEY_LEN, key, KEY_LEN);
+  x->k[2 * KEY_LEN] = (uint8_t)role;
+}
+
+/* Adds an endorsement (appended, or in its sorted place: then an earlier
+ * one of the same key is kept). */
+static int ever_add(struct judge_ctx *jc, const uint8_t net[KEY_LEN], const uint8_t key[KEY_LEN],
+                    int role, uint64_t ts, bool sorted) {
+  ever_key x;
+  ever_keyof(&x, net, key, role);
+  x.ts = ts;
+  size_t at = jc->never;
+  if (sorted) {
+    size_t lo = 0, hi = jc->never;
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      int c = memcmp(jc->ever[mid].k, x.k, EVER_LEN);
+      if (c == 0) {
+        if (ts < jc->ever[mid].ts) jc->ever[mid].ts = ts;
+        return 0;
+      }
+      if (c < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    at = lo;
+  }
+  if (jc->never == jc->capever) {
+    size_t nc = jc->capever ? jc->capever * 2 : 64;
+    ever_key *p = realloc(jc->ever, nc * sizeof *p);
+    if (!p) return STOA_ENOMEM;
+    jc->ever = p;
+    jc->capever = nc;
+  }
+  if (at < jc->never) memmove(&jc->ever[at + 1], &jc->ever[at], (jc->never - at) * sizeof *jc->ever);
+  jc->ever[at] = x;
+  jc->never++;
+  return 0;
+}
+
+/* Every editor and node key an endorse record in DB_TRUST names, with its
+ * earliest endorsement.  O(trust records), once per write transaction that
+ * meets an untrusted record. */
+static int ever_load(store *s, MDB_txn *txn) {
+  struct judge_ctx *jc = s->jc;
+  MDB_cursor *cur;
+  MDB_val k, d;
+  int rc, e = 0;
+  jc->never = 0;
+  if ((rc = mdb_cursor_open(txn, s->dbi[DB_TRUST], &cur))) return store__err(rc);
+  for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0 && !e;
+       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+    const uint8_t *p = d.mv_data;
+    if (d.mv_size != 2 + 2 * KEY_LEN || k.mv_size != 8 + HASH_LEN) continue;
+    if (p[0] == REC_ENDORSE && (p[1] == TRUST_EDITOR || p[1] == TRUST_NODE))
+      e = ever_add(jc, p + 2, p + 2 + KEY_LEN, p[1], get_be64(k.mv_data), false);
+  }
+  mdb_cursor_close(cur);
+  if (e) return e;
+  if (rc != MDB_NOTFOUND) return store__err(rc);
+  /* One row per key: the earliest of its endorsements. */
+  if (jc->never) qsort(jc->ever, jc->never, sizeof *jc->ever, cmp_ever);
+  size_t m = 0;
+  for (size_t i = 0; i < jc->never; i++) {
+    if (m && !memcmp(jc->ever[m - 1].k, jc->ever[i].k, EVER_LEN)) {
+      if (jc->ever[i].ts < jc->ever[m - 1].ts) jc->ever[m - 1].ts = jc->ever[i].ts;
+      continue;
+    }
+    jc->ever[m++] = jc->ever[i];
+  }
+  jc->never = m;
+  jc->ever_loaded = true;
+  return 0;
+}
+
+/* Whether the network endorsed the key for the role at or before `at`. */
+static bool ever_before(const struct judge_ctx *jc, const uint8_t net[KEY_LEN],
+                        const uint8_t key[KEY_LEN], int role, uint64_t at) {
+  ever_key x;
+  ever_keyof(&x, net, key, role);
+  const ever_key *f = jc->never ? bsearch(&x, jc->ever, jc->never, sizeof *jc->ever, cmp_ever) : NULL;
+  return f && f->ts <= at;
+}
+
+/* The (owner, signer) slot of the transaction's timestamps. */
+static mx_slot *mx_find(struct judge_ctx *jc, const uint8_t k[2 * KEY_LEN]) {
+  uint64_t h;
+  memcpy(&h, k + KEY_LEN, 8); /* public keys: random already */
+  size_t mask = jc->mxcap - 1, i = (size_t)(h ^ k[0]) & mask;
+  while (jc->mx[i].used && memcmp(jc->mx[i].k, k, sizeof jc->mx[i].k)) i = (i + 1) & mask;
+  return &jc->mx[i];
+}
+
+int ingest__mx_note(store *s, const uint8_t owner[KEY_LEN], const uint8_t signer[KEY_LEN],
+                    uint64_t ts) {
+  struct judge_ctx *jc = s->jc;
+  uint8_t k[2 * KEY_LEN];
+  if (!jc) return 0;
+  if ((jc->mxused + 1) * 2 > jc->mxcap) {
+    size_t oc = jc->mxcap, nc = oc ? oc * 2 : 64;
+    mx_slot *old = jc->mx, *nt = calloc(nc, sizeof *nt);
+    if (!nt) return STOA_ENOMEM;
+    jc->mx = nt;
+    jc->mxcap = nc;
+    for (size_t i = 0; i < oc; i++)
+      if (old[i].used) *mx_find(jc, old[i].k) = old[i];
+    free(old);
+  }
+  memcpy(k, owner, KEY_LEN);
+  memcpy(k + KEY_LEN, signer, KEY_LEN);
+  mx_slot *x = mx_find(jc, k);
+  if (!x->used) {
+    memcpy(x->k, k, sizeof k);
+    x->used = true;
+    x->ts = ts;
+    jc->mxused++;
+  } else if (ts > x->ts) {
+    x->ts = ts;
+  }
+  return 0;
+}
+
+static int mx_meta(store *s, MDB_txn *txn, const uint8_t k[2 * KEY_LEN], uint64_t *ts) {
+  uint8_t mk[MX_KEY_LEN] = { 'm', 'x' };
+  memcpy(mk + 2, k, 2 * KEY_LEN);
+  MDB_val key = { sizeof mk, mk }, d;
+  int rc = mdb_get(txn, s->dbi[DB_META], &key, &d);
+  *ts = 0;
+  if (rc == MDB_NOTFOUND) return 0;
+  if (rc) return store__err(rc);
+  if (d.mv_size != 8) return STOA_ECORRUPT;
+  *ts = get_be64(d.mv_data);
+  return 0;
+}
+
+int ingest__mx_get(store *s, MDB_txn *txn, const uint8_t owner[KEY_LEN],
+                   const uint8_t signer[KEY_LEN], bool with_txn, uint64_t *ts) {
+  uint8_t k[2 * KEY_LEN];
+  int e;
+  memcpy(k, owner, KEY_LEN);
+  memcpy(k + KEY_LEN, signer, KEY_LEN);
+  if ((e = mx_meta(s, txn, k, ts))) return e;
+  if (with_txn && s->jc && s->jc->mxcap) {
+    const mx_slot *x = mx_find(s->jc, k);
+    if (x->used && x->ts > *ts) *ts = x->ts;
+  }
+  return 0;
+}
+
+int ingest__mx_flush(store *s, MDB_txn *txn) {
+  struct judge_ctx *jc = s->jc;
+  uint64_t ok;
+  int e;
+  if (!jc) return 0;
+  for (size_t i = 0; i < jc->mxcap && jc->mxused; i++) {
+    const mx_slot *x = &jc->mx[i];
+    uint8_t mk[MX_KEY_LEN] = { 'm', 'x' }, v[8];
+    uint64_t have;
+    if (!x->used) continue;
+    if ((e = mx_meta(s, txn, x->k, &have))) return e;
+    if (have >= x->ts) continue;
+    memcpy(mk + 2, x->k, 2 * KEY_LEN);
+    put_be64(v, x->ts);
+    MDB_val key = { sizeof mk, mk }, d = { 8, v };
+    if ((e = store__err(mdb_put(txn, s->dbi[DB_META], &key, &d, 0)))) return e;
+  }
+  if (!jc->mx_complete) return 0;
+  if ((e = store__meta_u64(txn, s, "mxok", &ok))) return e;
+  return ok == 1 ? 0 : store__meta_put_u64(txn, s, "mxok", 1);
+}
+
+/* ---- judging ------------------------------------------------------------------- */
+
+/* Whether a record that trust_check refuses is still held (void): its owner
+ * was a member at some time, and its signer is the owner or a key that the
+ * owner endorsed for the record's kind at or before the record's time.  Such
+ * a record may have been valid on some node (before a revocation or a
+ * removal reached it), so every node must hold it for their record sets to
+ * agree; and a node that judged it valid held that endorsement, which
+ * reaches every node, so all of them come to hold it.  Records of networks
+ * never admitted and of keys not endorsed by then wait in the pending area
+ * instead: no one vouched for them, and its bound keeps them few. */
+static int admissible(store *s, MDB_txn *txn, const rec_header *h, bool *ok) {
+  struct judge_ctx *jc = s->jc;
+  int e;
+  *ok = false;
+  if (!trust_is_member(s->trust, h->owner, 0)) return 0; /* never a member */
+  if (!memcmp(h->owner, h->signer, KEY_LEN)) { *ok = true; return 0; }
+  if (!jc) return 0;
+  if (!jc->ever_loaded && (e = ever_load(s, txn))) return e;
+  switch (h->kind) {
+  case REC_ORG: case REC_ACTOR: case REC_PRACTICE: case REC_ERASE:
+    *ok = ever_before(jc, h->owner, h->signer, TRUST_EDITOR, h->ts);
+    break;
+  case REC_PEER:
+    *ok = ever_before(jc, h->owner, h->signer, TRUST_NODE, h->ts) ||
+          ever_before(jc, h->owner, h->signer, TRUST_EDITOR, h->ts);
+    break;
+  default:
+    break; /* endorse and revoke: the network key only */
+  }
+  return 0;
+}
+
+enum { JUDGE_VALID = 0, JUDGE_VOID = 1 };
+
+/* Judges a decoded, signature-checked record that is not yet stored: into
+ * *verdict JUDGE_VALID, JUDGE_VOID (held, in no index), or the reason it
+ * waits in the pending area (STOA_EFUTURE, STOA_EUNTRUSTED).  Returns 0 or
+ * a store error. */
+static int judge(store *s, MDB_txn *txn, const rec *r, uint64_t now, int *verdict) {
+  bool ok;
+  int e;
+  if (r->h.ts > now + REC_FUTURE_MS) { *verdict = STOA_EFUTURE; return 0; }
+  if (trust_check(s->trust, &r->h) == 0) { *verdict = JUDGE_VALID; return 0; }
+  if ((e = admissible(s, txn, &r->h, &ok))) return e;
+  *verdict = ok ? JUDGE_VOID : STOA_EUNTRUSTED;
+  return 0;
+}
+
 /* ---- accepting ------------------------------------------------------------- */
+
+/* Notes a trust event this transaction added, for store__rejudge. */
+static int jc_event(store *s, const trust_event *ev) {
+  struct judge_ctx *jc = s->jc;
+  int e;
+  if (!jc) return 0;
+  if (jc->nev == jc->capev) {
+    size_t nc = jc->capev ? jc->capev * 2 : 16;
+    judge_ev *p = realloc(jc->ev, nc * sizeof *p);
+    if (!p) return STOA_ENOMEM;
+    jc->ev = p;
+    jc->capev = nc;
+  }
+  jc->ev[jc->nev].ev = *ev;
+  jc->ev[jc->nev++].late = jc->data_stored > 0;
+  if (jc->ever_loaded && ev->kind == REC_ENDORSE &&
+      (ev->role == TRUST_EDITOR || ev->role == TRUST_NODE) &&
+      (e = ever_add(jc, ev->owner, ev->subject, ev->role, ev->ts, true)))
+    return e;
+  return 0;
+}
 
 static int trust_put(store *s, MDB_txn *txn, const trust_event *pev) {
   trust_event ev = *pev;
@@ -145,6 +456,7 @@ static int trust_put(store *s, MDB_txn *txn, const trust_event *pev) {
   MDB_val k = { sizeof key, key }, d = { sizeof val, val };
   if ((e = store__err(mdb_put(txn, s->dbi[DB_TRUST], &k, &d, 0)))) return e;
   s->trust_dirty = true;
+  if ((e = jc_event(s, &ev))) return e;
   if (trust_in_order(s->trust, &ev)) return trust_apply(s->trust, &ev) < 0 ? STOA_ENOMEM : 0;
   return store__trust_replay(s, txn); /* a back-dated trust record */
 }
@@ -158,9 +470,14 @@ int ingest__trust_add(store *s, MDB_txn *txn, const rec *r) {
 /* A trust or erase body is read before anything is stored, so that one the
  * schema let through but that means nothing (STOA_ESCHEMA) is rejected
  * whole rather than stored and reported rejected.  On reindex (IDX_NONE)
- * a stored record is indexed whatever its body says. */
+ * a stored record is indexed whatever its body says.  A void record's trust
+ * event is replayed and its erasure applied like a valid one's: a void
+ * endorse or revoke has no effect on any verdict (its network is not a
+ * member at its time, so the replay ignores its votes and no record of that
+ * network then counts), and an erasure cannot be taken back on the nodes
+ * that applied it before the revocation reached them. */
 int ingest__accept(store *s, MDB_txn *txn, const rec *r, const uint8_t *buf, size_t len,
-                   int put, const doc_toks *t, store_counts *c) {
+                   int put, const doc_toks *t, bool valid, store_counts *c) {
   trust_event ev;
   erase_body eb;
   bool trust = false, erase = false;
@@ -173,7 +490,13 @@ int ingest__accept(store *s, MDB_txn *txn, const rec *r, const uint8_t *buf, siz
     if ((e = erase_parse(r, &eb)) && put != IDX_NONE) return e;
     erase = !e;
   }
-  if ((e = index__record(s, txn, r, buf, len, put, t, c))) return e;
+  if ((e = index__record(s, txn, r, buf, len, put, t, valid, c))) return e;
+  if (put != IDX_NONE && s->jc) {
+    if (r->h.kind != REC_ENDORSE && r->h.kind != REC_REVOKE) s->jc->data_stored++;
+    if (memcmp(r->h.owner, r->h.signer, KEY_LEN) &&
+        (e = ingest__mx_note(s, r->h.owner, r->h.signer, r->h.ts)))
+      return e;
+  }
   if (trust) return trust_put(s, txn, &ev);
   if (erase) return erase_apply(s, txn, r, &eb, c);
   return 0;
@@ -208,15 +531,9 @@ static int pend_put(store *s, MDB_txn *txn, const rec *r, const uint8_t *buf, si
   return 0;
 }
 
-/* Judges a decoded, signature-checked record that is not yet stored:
- * 0 = acceptable, or STOA_EFUTURE / STOA_EUNTRUSTED. */
-static int judge(store *s, const rec *r, uint64_t now) {
-  if (r->h.ts > now + REC_FUTURE_MS) return STOA_EFUTURE;
-  return trust_check(s->trust, &r->h);
-}
-
-/* Releases pending records that have become valid; loops while releasing
- * trust records makes more valid.  Drops what has waited too long. */
+/* Releases pending records that have become valid or held void; loops
+ * while releasing trust records makes more valid.  Drops what has waited
+ * too long. */
 static int pend_recheck(store *s, MDB_txn *txn, uint64_t now, store_counts *c) {
   /* Each round runs when the one before released records that changed the
    * trust state; a chain of admissions settles in a few rounds.  Trust
@@ -241,7 +558,9 @@ static int pend_recheck(store *s, MDB_txn *txn, uint64_t now, store_counts *c) {
         continue;
       }
       if (trust_phase && !rec_kind_is_trust(r.h.kind)) continue;
-      if (judge(s, &r, now) == 0) {
+      int verdict;
+      if ((e = judge(s, txn, &r, now, &verdict))) break;
+      if (verdict >= 0) {
         /* Copy out: the cursor's page may change under the put. */
         uint8_t *copy = malloc(d.mv_size - 12);
         size_t len = d.mv_size - 12;
@@ -250,7 +569,7 @@ static int pend_recheck(store *s, MDB_txn *txn, uint64_t now, store_counts *c) {
         if ((rc = mdb_cursor_del(cur, 0))) { free(copy); break; }
         rec r2;
         if (rec_decode(copy, len, &r2) == 0)
-          e = ingest__accept(s, txn, &r2, copy, len, IDX_ALL, NULL, c);
+          e = ingest__accept(s, txn, &r2, copy, len, IDX_ALL, NULL, verdict == JUDGE_VALID, c);
         free(copy);
         if (e) break;
         released++;
@@ -419,8 +738,11 @@ typedef struct ingest_ctx {
   size_t *order;              /* processing order: trust records first */
   size_t *byhash;             /* items by hash */
   bool *held;                 /* DB_REC had it before the batch */
+  uint8_t *fate;              /* what this batch did with it (enum fate) */
   uint8_t (*dks)[EKEY_LEN];   /* entry keys to read ahead */
 } ingest_ctx;
+
+enum fate { FATE_NONE, FATE_PENDED, FATE_HELD };
 
 static int cmp_item_hash(const void *items, uint64_t a, uint64_t b) {
   const store_item *it = items;
@@ -458,9 +780,11 @@ static int ingest_orders(ingest_ctx *ctx) {
 }
 
 /* One record of a batch, in processing order. */
-static int ingest_one(store *s, MDB_txn *txn, ingest_ctx *ctx, store_item *it, bool held) {
+static int ingest_one(store *s, MDB_txn *txn, ingest_ctx *ctx, store_item *it, bool held,
+                      uint8_t *fate) {
   MDB_val k = { HASH_LEN, it->r.hash }, d;
-  int e;
+  int e, verdict = JUDGE_VALID;
+  *fate = FATE_NONE;
   it->err = 0;
   if (!it->prepared) it->why.field[0] = it->why.msg[0] = 0;
   if (!it->sig_ok) {
@@ -477,24 +801,34 @@ static int ingest_one(store *s, MDB_txn *txn, ingest_ctx *ctx, store_item *it, b
   }
   e = it->prepared ? it->prep_err
       : it->r.body ? schema_check(it->r.h.kind, it->r.body, it->r.body_len, &it->why) : 0;
-  if (!e && (e = judge(s, &it->r, ctx->now))) {
+  if (!e) {
+    int je = judge(s, txn, &it->r, ctx->now, &verdict);
+    if (je) return je;
+  }
+  if (!e && verdict < 0) {
     bool dropped;
-    int pe = pend_put(s, txn, &it->r, it->buf, it->len, e, ctx->now, &ctx->c, &dropped);
+    int pe = pend_put(s, txn, &it->r, it->buf, it->len, verdict, ctx->now, &ctx->c, &dropped);
     if (pe) return pe;
     it->status = dropped ? ST_REJECTED : ST_PENDING;
-    it->err = dropped ? STOA_EPENDING : e;
+    it->err = dropped ? STOA_EPENDING : verdict;
     if (dropped) ctx->c.rejected++;
     else ctx->c.pending++;
+    if (!dropped) *fate = FATE_PENDED;
     return 0;
   }
   if (!e) {
     doc_toks t = { it->toks, it->toks_len };
     if ((e = claims_add(s, it->r.hash, s->tx_seq + 1))) return e;
     e = ingest__accept(s, txn, &it->r, it->buf, it->len, IDX_CLAIMED, it->prepared ? &t : NULL,
-                       &ctx->c);
+                       verdict == JUDGE_VALID, &ctx->c);
     if (!e) {
-      it->status = ST_NEW;
-      ctx->c.fresh++;
+      /* A void record is held (it is part of the record set) but in effect
+       * nowhere: to the caller it is pending, waiting for trust. */
+      *fate = FATE_HELD;
+      it->status = verdict == JUDGE_VALID ? ST_NEW : ST_PENDING;
+      it->err = verdict == JUDGE_VALID ? 0 : STOA_EUNTRUSTED;
+      if (verdict == JUDGE_VALID) ctx->c.fresh++;
+      else ctx->c.pending++;
       return 0;
     }
     claims_pop(s);
@@ -531,52 +865,80 @@ static int ingest_lookup(store *s, MDB_txn *txn, ingest_ctx *ctx) {
   return index__ent_preload(s, txn, ctx->dks, m);
 }
 
-static int ingest_fn(store *s, MDB_txn *txn, void *vctx) {
-  ingest_ctx *ctx = vctx;
-  int e;
-  memset(&ctx->c, 0, sizeof ctx->c);
-  if ((e = claims_begin(s, txn)) || (e = ingest_lookup(s, txn, ctx))) return e;
-  for (size_t j = 0; j < ctx->n; j++)
-    if ((e = ingest_one(s, txn, ctx, &ctx->items[ctx->order[j]], ctx->held[ctx->order[j]])))
-      return e;
-  if ((e = claims_flush(s, txn))) return e;
-  if (s->trust_dirty) {
-    size_t before = ctx->c.released;
-    if ((e = pend_recheck(s, txn, ctx->now, &ctx->c))) return e;
-    /* Records of this batch that were put pending and are now released
-     * count as new rather than pending. */
-    if (ctx->c.released > before) {
-      for (size_t j = 0; j < ctx->n; j++) {
-        store_item *it = &ctx->items[j];
-        MDB_val k = { HASH_LEN, it->r.hash }, d;
-        if (it->status == ST_PENDING && mdb_get(txn, s->dbi[DB_REC], &k, &d) == 0) {
-          it->status = ST_NEW;
-          it->err = 0;
-          ctx->c.pending--;
-          ctx->c.fresh++;
-          ctx->c.released--;
-        }
+/*
+ * After a recheck or re-judging changed the trust state, the batch's items
+ * say where they stand now: a record of the batch that the recheck took
+ * from the pending area counts as the batch's, not as released; a held one
+ * is new when valid and pending (held, void) when not.  O(batch) trust
+ * checks, only when trust records arrived.
+ */
+static int ingest_restate(store *s, MDB_txn *txn, ingest_ctx *ctx) {
+  ctx->c.fresh = ctx->c.pending = 0;
+  for (size_t j = 0; j < ctx->n; j++) {
+    store_item *it = &ctx->items[j];
+    MDB_val k = { HASH_LEN, it->r.hash }, d;
+    if (it->status == ST_PENDING && ctx->fate[j] == FATE_PENDED) {
+      int rc = mdb_get(txn, s->dbi[DB_REC], &k, &d);
+      if (rc && rc != MDB_NOTFOUND) return store__err(rc);
+      if (rc == 0) {
+        ctx->fate[j] = FATE_HELD;
+        ctx->c.released--;
       }
     }
+    if (ctx->fate[j] == FATE_HELD) {
+      bool valid = trust_check(s->trust, &it->r.h) == 0;
+      it->status = valid ? ST_NEW : ST_PENDING;
+      it->err = valid ? 0 : STOA_EUNTRUSTED;
+    }
+    if (it->status == ST_NEW) ctx->c.fresh++;
+    else if (it->status == ST_PENDING) ctx->c.pending++;
   }
   return 0;
 }
 
+static int ingest_body(store *s, MDB_txn *txn, ingest_ctx *ctx) {
+  size_t nev;
+  int e;
+  memset(&ctx->c, 0, sizeof ctx->c);
+  if ((e = ingest__jc_begin(s, txn)) || (e = claims_begin(s, txn)) ||
+      (e = ingest_lookup(s, txn, ctx)))
+    return e;
+  for (size_t j = 0; j < ctx->n; j++)
+    if ((e = ingest_one(s, txn, ctx, &ctx->items[ctx->order[j]], ctx->held[ctx->order[j]],
+                        &ctx->fate[ctx->order[j]])))
+      return e;
+  if ((e = claims_flush(s, txn))) return e;
+  size_t before = ctx->c.released;
+  if (s->trust_dirty && (e = pend_recheck(s, txn, ctx->now, &ctx->c))) return e;
+  if ((e = store__rejudge(s, txn, NULL))) return e;
+  ingest__added(s, &nev);
+  if ((nev || ctx->c.released > before) && (e = ingest_restate(s, txn, ctx))) return e;
+  return ingest__mx_flush(s, txn);
+}
+
+static int ingest_fn(store *s, MDB_txn *txn, void *vctx) {
+  int e = ingest_body(s, txn, vctx);
+  ingest__jc_free(s);
+  return e;
+}
+
 int store_ingest(store *s, store_item *items, size_t n, uint64_t now, store_counts *c) {
-  ingest_ctx ctx = { items, n, now, { 0 }, NULL, NULL, NULL, NULL };
+  ingest_ctx ctx = { items, n, now, { 0 }, NULL, NULL, NULL, NULL, NULL };
   int e = 0;
   if (!s->has_charter) return STOA_ESTATE;
   if (!n) return 0;
   ctx.order = malloc(n * sizeof *ctx.order);
   ctx.byhash = malloc(n * sizeof *ctx.byhash);
   ctx.held = malloc(n * sizeof *ctx.held);
+  ctx.fate = malloc(n * sizeof *ctx.fate);
   ctx.dks = malloc(n * sizeof *ctx.dks);
-  if (!ctx.order || !ctx.byhash || !ctx.held || !ctx.dks) { e = STOA_ENOMEM; goto out; }
+  if (!ctx.order || !ctx.byhash || !ctx.held || !ctx.fate || !ctx.dks) { e = STOA_ENOMEM; goto out; }
   if (!(e = ingest_orders(&ctx))) e = store__write(s, ingest_fn, &ctx);
 out:
   free(ctx.order);
   free(ctx.byhash);
   free(ctx.held);
+  free(ctx.fate);
   free(ctx.dks);
   if (e) return e;
   if (c) {
@@ -595,8 +957,13 @@ typedef struct recheck_ctx { uint64_t now; store_counts c; } recheck_ctx;
 
 static int recheck_fn(store *s, MDB_txn *txn, void *vctx) {
   recheck_ctx *ctx = vctx;
+  int e;
   memset(&ctx->c, 0, sizeof ctx->c);
-  return pend_recheck(s, txn, ctx->now, &ctx->c);
+  if (!(e = ingest__jc_begin(s, txn)) && !(e = pend_recheck(s, txn, ctx->now, &ctx->c)) &&
+      !(e = store__rejudge(s, txn, NULL)))
+    e = ingest__mx_flush(s, txn);
+  ingest__jc_free(s);
+  return e;
 }
 
 int store_pending_recheck(store *s, uint64_t now, store_counts *c) {

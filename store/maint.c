@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "proto/err.h"
+#include "proto/mp.h"
 
 static const int derived[] = { DB_ENT, DB_HIST, DB_DOC, DB_FTS, DB_VOC, DB_TRUST, DB_ERASEV, DB_ERASED };
 
@@ -52,6 +53,9 @@ static int rx_trust(store *s, MDB_txn *txn, uint64_t seq, const rec *r, const ui
   return e == STOA_ESCHEMA ? 0 : e; /* a body that names no event: none to replay */
 }
 
+/* Every record is indexed by the rule incremental ingest keeps: valid under
+ * the whole trust state (replayed first), or void.  So a reindexed store
+ * equals one built record by record, in any order. */
 static int rx_index(store *s, MDB_txn *txn, uint64_t seq, const rec *r, const uint8_t *b, size_t l,
                     void *ctx) {
   rx_ctx *x = ctx;
@@ -63,25 +67,175 @@ static int rx_index(store *s, MDB_txn *txn, uint64_t seq, const rec *r, const ui
   (void)r; (void)seq;
   if (!copy) return STOA_ENOMEM;
   memcpy(copy, b, l);
-  if ((e = rec_decode(copy, l, &r2)) == 0)
-    e = ingest__accept(s, txn, &r2, copy, l, IDX_NONE, NULL, &x->c);
+  if ((e = rec_decode(copy, l, &r2)) == 0) {
+    bool valid = trust_check(s->trust, &r2.h) == 0;
+    e = ingest__accept(s, txn, &r2, copy, l, IDX_NONE, NULL, valid, &x->c);
+    if (!e && memcmp(r2.h.owner, r2.h.signer, KEY_LEN))
+      e = ingest__mx_note(s, r2.h.owner, r2.h.signer, r2.h.ts);
+  }
   free(copy);
   if (!e) x->c.fresh++;
   return e;
 }
 
-static int reindex_fn(store *s, MDB_txn *txn, void *vctx) {
-  rx_ctx *x = vctx;
+static int reindex_body(store *s, MDB_txn *txn, rx_ctx *x) {
   int e;
   memset(&x->c, 0, sizeof x->c);
   for (size_t i = 0; i < sizeof derived / sizeof *derived; i++)
     if ((e = store__err(mdb_drop(txn, s->dbi[derived[i]], 0)))) return e;
   s->tx_docid = 0;
   if ((e = index__ent_begin(s, txn))) return e; /* DB_ENT was dropped */
+  if ((e = ingest__jc_begin(s, txn))) return e;
   trust_reset(s->trust);
   s->trust_dirty = true;
   if ((e = each_record(s, txn, rx_trust, NULL, x))) return e;
-  return each_record(s, txn, rx_index, NULL, x);
+  if ((e = each_record(s, txn, rx_index, NULL, x))) return e;
+  ingest__mx_covered(s); /* every record was noted */
+  return ingest__mx_flush(s, txn);
+}
+
+static int reindex_fn(store *s, MDB_txn *txn, void *vctx) {
+  int e = reindex_body(s, txn, vctx);
+  ingest__jc_free(s);
+  return e;
+}
+
+/* ---- re-judging ------------------------------------------------------------------ */
+
+/* The header of an envelope, without the hashing rec_decode does: a pass
+ * over every record reads headers only. */
+static int peek_header(const uint8_t *buf, size_t len, rec_header *h) {
+  mp_reader r;
+  uint32_t n, hlen;
+  const uint8_t *hdr;
+  int e;
+  mp_reader_init(&r, buf, len);
+  if ((e = mp_read_array(&r, &n))) return e;
+  if (n != 3) return STOA_EMALFORMED;
+  if ((e = mp_read_bin(&r, &hdr, &hlen))) return e;
+  return rec_header_decode(hdr, hlen, h);
+}
+
+/* Records of `owner` signed by `signer` dated `from` or later. */
+typedef struct rj_scope {
+  uint8_t owner[KEY_LEN], signer[KEY_LEN];
+  uint64_t from;
+} rj_scope;
+
+typedef struct rj_ctx {
+  rj_scope *sc;
+  size_t ns;
+  bool all;
+  uint8_t *copy;              /* REC_MAX bytes */
+  size_t changed;
+} rj_ctx;
+
+static bool rj_concerns(const rj_ctx *x, const rec_header *h) {
+  if (x->all) return true;
+  for (size_t i = 0; i < x->ns; i++)
+    if (h->ts >= x->sc[i].from && !memcmp(h->signer, x->sc[i].signer, KEY_LEN) &&
+        !memcmp(h->owner, x->sc[i].owner, KEY_LEN))
+      return true;
+  return false;
+}
+
+/* One record concerned: indexed when valid, void when not.  Returns 1 when
+ * it changed (and wrote), 0 when not, or an error. */
+static int rj_one(store *s, MDB_txn *txn, const uint8_t *buf, size_t len, rj_ctx *x) {
+  rec r;
+  int e, st;
+  if (len > REC_MAX) return 0;
+  memcpy(x->copy, buf, len); /* the updates below write to the map */
+  if (rec_decode(x->copy, len, &r)) return 0; /* damaged: verify reports it */
+  bool valid = trust_check(s->trust, &r.h) == 0;
+  if ((st = index__state(s, txn, &r)) < 0 && st != STOA_ENOTFOUND) return st;
+  if (valid && st != 1) e = index__unvoid(s, txn, &r, x->copy, len);
+  else if (!valid && st != 0) e = index__void(s, txn, &r);
+  else return 0;
+  return e ? e : 1;
+}
+
+/* The scopes of the transaction's trust events.  A member event may change
+ * any network's membership (an admitted network's later votes count), so it
+ * concerns every record; a key event concerns its key's records for its
+ * network from its time on, and only when some could exist: DB_META's
+ * newest timestamp for that (owner, signer), with this transaction's records
+ * when they were stored before the event (late). */
+static int rj_scopes(store *s, MDB_txn *txn, rj_ctx *x) {
+  size_t nev;
+  const judge_ev *ev = ingest__added(s, &nev);
+  int e;
+  for (size_t i = 0; i < nev && !x->all; i++) {
+    const trust_event *t = &ev[i].ev;
+    uint64_t newest;
+    if (t->role == TRUST_MEMBER || !ingest__mx_complete(s)) { x->all = true; break; }
+    if (!memcmp(t->owner, t->subject, KEY_LEN)) continue; /* the owner writes as itself */
+    if ((e = ingest__mx_get(s, txn, t->owner, t->subject, ev[i].late, &newest))) return e;
+    if (newest < t->ts) continue; /* nothing of that key dated from then on */
+    size_t j;
+    for (j = 0; j < x->ns; j++)
+      if (!memcmp(x->sc[j].owner, t->owner, KEY_LEN) && !memcmp(x->sc[j].signer, t->subject, KEY_LEN))
+        break;
+    if (j == x->ns) {
+      memcpy(x->sc[j].owner, t->owner, KEY_LEN);
+      memcpy(x->sc[j].signer, t->subject, KEY_LEN);
+      x->sc[j].from = t->ts;
+      x->ns++;
+    } else if (t->ts < x->sc[j].from) {
+      x->sc[j].from = t->ts;
+    }
+  }
+  return 0;
+}
+
+/* One pass over the insertion sequence.  The cursor is placed again by key
+ * after every record that changed, since the updates write to the map. */
+static int rj_pass(store *s, MDB_txn *txn, rj_ctx *x) {
+  MDB_cursor *cur;
+  MDB_val k, d;
+  uint8_t kb[8];
+  int rc, e = 0;
+  if ((rc = mdb_cursor_open(txn, s->dbi[DB_SEQ], &cur))) return store__err(rc);
+  for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+    rec_header h;
+    if (k.mv_size != 8 || peek_header(d.mv_data, d.mv_size, &h)) continue;
+    if (x->all && memcmp(h.owner, h.signer, KEY_LEN) &&
+        (e = ingest__mx_note(s, h.owner, h.signer, h.ts)))
+      break;
+    if (!rj_concerns(x, &h)) continue;
+    memcpy(kb, k.mv_data, 8);
+    if ((e = rj_one(s, txn, d.mv_data, d.mv_size, x)) < 0) break;
+    if (e == 0) continue;
+    e = 0;
+    x->changed++;
+    k.mv_size = 8;
+    k.mv_data = kb;
+    if ((rc = mdb_cursor_get(cur, &k, &d, MDB_SET))) break;
+  }
+  mdb_cursor_close(cur);
+  if (e) return e;
+  if (rc != MDB_NOTFOUND) return store__err(rc);
+  if (x->all) ingest__mx_covered(s); /* every record's timestamp was noted */
+  return 0;
+}
+
+int store__rejudge(store *s, MDB_txn *txn, size_t *changed) {
+  size_t nev;
+  rj_ctx x = { NULL, 0, false, NULL, 0 };
+  int e;
+  if (changed) *changed = 0;
+  ingest__added(s, &nev);
+  if (!nev) return 0;
+  if (!(x.sc = malloc(nev * sizeof *x.sc))) return STOA_ENOMEM;
+  if ((e = rj_scopes(s, txn, &x)) || (!x.all && !x.ns)) goto out;
+  if (!(x.copy = malloc(REC_MAX))) { e = STOA_ENOMEM; goto out; }
+  e = rj_pass(s, txn, &x);
+  if (changed) *changed = x.changed;
+out:
+  free(x.sc);
+  free(x.copy);
+  return e;
 }
 
 /* ---- format upgrades ------------------------------------------------------------ */
@@ -240,10 +394,17 @@ static int vf_record(store *s, MDB_txn *txn, uint64_t seq, const rec *r, const u
   (void)b; (void)l;
   if (rec_verify(r, s->ch.id)) report(v, "signature does not verify", r->hash);
   if (r->body && schema_check(r->h.kind, r->body, r->body_len, &why)) report(v, "body breaks its schema", r->hash);
-  if (trust_check(s->trust, &r->h)) report(v, "signer is not trusted for the owner at the record's time", r->hash);
   MDB_val k = { HASH_LEN, (void *)r->hash }, d;
   if (mdb_get(txn, s->dbi[DB_REC], &k, &d) || d.mv_size != 8 || get_be64(d.mv_data) != seq)
     report(v, "missing from the record index", r->hash);
+  /* A record the trust state does not make valid is held void: in the
+   * record set, in no index (docs/trust.md, "Re-judging"). */
+  if (trust_check(s->trust, &r->h)) {
+    int st = index__state(s, txn, r);
+    if (st == 1) report(v, "indexed, but its signer is not trusted for the owner at the record's time", r->hash);
+    else if (st != 0) report(v, "held void, but not marked so in the history index", r->hash);
+    return 0;
+  }
   memcpy(hk, r->h.id, ID_LEN);
   memcpy(hk + ID_LEN, r->h.owner, KEY_LEN);
   k.mv_size = EKEY_LEN;
@@ -260,6 +421,7 @@ static int vf_record(store *s, MDB_txn *txn, uint64_t seq, const rec *r, const u
   memcpy(hk + EKEY_LEN + 8, r->hash, HASH_LEN);
   k.mv_size = sizeof hk;
   if (mdb_get(txn, s->dbi[DB_HIST], &k, &d)) report(v, "missing from the history index", r->hash);
+  else if (d.mv_size) report(v, "valid, but marked void in the history index", r->hash);
   return 0;
 }
 
@@ -284,6 +446,7 @@ static int vf_entries(store *s, MDB_txn *txn, vf_ctx *v) {
     for (int hr = mdb_cursor_get(hc, &hkv, &hd, MDB_SET_RANGE); hr == 0;
          hr = mdb_cursor_get(hc, &hkv, &hd, MDB_NEXT)) {
       if (hkv.mv_size != sizeof hk || memcmp(hkv.mv_data, k.mv_data, EKEY_LEN)) break;
+      if (hd.mv_size) continue; /* a void version */
       memcpy(last, (uint8_t *)hkv.mv_data + EKEY_LEN + 8, HASH_LEN);
       rows++;
     }

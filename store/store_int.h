@@ -19,6 +19,13 @@
  *           one version has it in its DB_ENT row only
  *   DB_DOC  docid -> id || owner, kind, unique tokens: facets first, then
  *           words, each in order of first appearance (index__doc_tokens)
+ * Held records that the trust state does not make valid (a revoked key, a
+ * removed network: docs/trust.md) stay in DB_REC and DB_SEQ but in no index:
+ * a DB_HIST row whose value is HIST_VOID marks them.  DB_META holds, under
+ * "mx" || owner || signer, the newest timestamp of a held record that the
+ * signer (not the owner itself) wrote for the owner, so that a key's
+ * endorsement or revocation re-judges stored records only when some could be
+ * concerned; "mxok" says those rows cover every held record.
  */
 #define STORE_FORMAT 2
 #define SEG_TARGET 1024        /* postings per full-text segment */
@@ -43,6 +50,10 @@ typedef struct ent_val {
 struct fts_acc;
 struct ent_cache;
 struct rec_claims;
+struct judge_ctx;
+
+/* DB_HIST values: a valid version (empty) or a held void one (one byte). */
+#define HIST_VOID 'v'
 
 /* Work buffers of the write transaction: one per store, so that stores (and
  * threads using different stores) share nothing. */
@@ -72,6 +83,7 @@ struct store {
   bool tx_pend_any, tx_erased_any;
   struct ent_cache *ents;     /* DB_ENT rows of the open write txn (index.c) */
   struct rec_claims *claims;  /* DB_REC rows the batch will write (ingest.c) */
+  struct judge_ctx *jc;       /* trust changes of the open write txn (ingest.c) */
   store_scratch *scr;
 };
 
@@ -146,9 +158,21 @@ enum index_put {
   IDX_CLAIMED,    /* DB_SEQ only: the caller put DB_REC (hash -> tx_seq + 1) */
 };
 
-/* index.c: puts an accepted record and updates every index. */
+/* index.c: puts a held record (put) and updates every index when it is
+ * valid; a void one (valid false) gets its HIST_VOID row only. */
 int index__record(store *s, MDB_txn *txn, const rec *r, const uint8_t *buf, size_t len,
-                  int put, const doc_toks *t, store_counts *c);
+                  int put, const doc_toks *t, bool valid, store_counts *c);
+/* index.c: where a held record stands: 1 indexed as valid, 0 marked void,
+ * STOA_ENOTFOUND neither (a store written before void rows existed). */
+int index__state(store *s, MDB_txn *txn, const rec *r);
+/* index.c: a held, indexed record becomes void: out of the entry, history
+ * and search indexes, the entry's previous valid version current again (or
+ * the entry gone when none is left), and marked HIST_VOID.  r must not point
+ * into the map (the call writes). */
+int index__void(store *s, MDB_txn *txn, const rec *r);
+/* index.c: a held void record becomes valid: indexed as index__record does.
+ * buf/r must not point into the map. */
+int index__unvoid(store *s, MDB_txn *txn, const rec *r, const uint8_t *buf, size_t len);
 /* index.c: drops bodies of an entry's versions up to `until`. */
 int index__erase(store *s, MDB_txn *txn, const uint8_t ekey[EKEY_LEN], uint64_t until,
                  store_counts *c);
@@ -189,9 +213,59 @@ int index__versions(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], index_ve
 int store__rec_get(store *s, MDB_txn *txn, const uint8_t hash[HASH_LEN], MDB_val *env,
                    uint64_t *seq);
 
-/* ingest.c */
+/* ingest.c: stores (put) and indexes a record judged held; valid false:
+ * void (held, in the record set, in no index).  Trust and erase records take
+ * effect either way (docs/trust.md, "Re-judging"). */
 int ingest__accept(store *s, MDB_txn *txn, const rec *r, const uint8_t *buf, size_t len,
-                   int put, const doc_toks *t, store_counts *c);
+                   int put, const doc_toks *t, bool valid, store_counts *c);
+
+/*
+ * ingest.c: the write transaction's trust bookkeeping (struct judge_ctx):
+ * the trust events it added, which keys were ever endorsed, and the newest
+ * timestamp per (owner, signer) of the records it stored.
+ *   ingest__jc_begin   at the start of every write that ingests or reindexes
+ *   ingest__mx_note    a held record signed by `signer` for `owner` at ts
+ *   ingest__mx_flush   merges the noted timestamps into DB_META (at the end)
+ *   ingest__jc_free    at the end of that write (nothing is kept between
+ *                      transactions: the store's close need not know of it)
+ */
+int ingest__jc_begin(store *s, MDB_txn *txn);
+void ingest__jc_free(store *s);
+int ingest__mx_note(store *s, const uint8_t owner[KEY_LEN], const uint8_t signer[KEY_LEN],
+                    uint64_t ts);
+int ingest__mx_flush(store *s, MDB_txn *txn);
+/* The transaction noted every held record (a full pass): "mxok" may be set. */
+void ingest__mx_covered(store *s);
+
+/* A trust event the open write transaction added, and whether data records
+ * had already been stored in it (late: they were judged without it). */
+typedef struct judge_ev {
+  trust_event ev;
+  bool late;
+} judge_ev;
+/* The events added so far (borrowed until the next ingest__jc_begin). */
+const judge_ev *ingest__added(store *s, size_t *n);
+/* Newest timestamp of a held record by signer for owner: in DB_META before
+ * this transaction (0: none), and with this transaction's records (with_txn). */
+int ingest__mx_get(store *s, MDB_txn *txn, const uint8_t owner[KEY_LEN],
+                   const uint8_t signer[KEY_LEN], bool with_txn, uint64_t *ts);
+/* Whether DB_META's "mx" rows covered every held record when the write
+ * transaction began. */
+bool ingest__mx_complete(store *s);
+
+/*
+ * maint.c: re-judges the held records that the trust events this write
+ * transaction added may concern, so that what is indexed is what the trust
+ * state makes valid, whatever order records and trust events came in.  A key
+ * event concerns the key's records for its network from its time on (and
+ * only when DB_META says some exist); a member event may change any
+ * network's membership (votes cascade), so it re-judges every held record.
+ * Cost: nothing without trust events; otherwise one pass over the insertion
+ * sequence reading headers only, plus a decode and an index update per
+ * record concerned.  *changed (may be NULL) gets the number of records that
+ * became void or valid.
+ */
+int store__rejudge(store *s, MDB_txn *txn, size_t *changed);
 
 /* Runs fn in a write transaction, growing the map and retrying on
  * MDB_MAP_FULL; fn must be safe to run again from the start. */
