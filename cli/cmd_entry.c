@@ -79,10 +79,9 @@ static void pubq_free(pubq *q) {
 static int pubq_commit(cli *c, pubq *q) {
   store_counts cnt = { 0 };
   int e, r = 0;
-  for (size_t off = 0; off < q->n; off += 1000) {
-    size_t m = q->n - off < 1000 ? q->n - off : 1000;
-    if ((e = store_ingest(c->st, q->items + off, m, cli_now(), &cnt))) return cli_fail("cannot store", e);
-  }
+  /* One transaction: a file of entries is stored whole or not at all, so
+   * that running the command again after a failure creates no duplicates. */
+  if (q->n && (e = store_ingest(c->st, q->items, q->n, cli_now(), &cnt))) return cli_fail("cannot store", e);
   if (cnt.fresh) c->wrote = true;
   json_t *arr = c->json ? json_array() : NULL;
   for (size_t i = 0; i < q->n; i++) {
@@ -291,6 +290,7 @@ int cmd_add(cli *c, int argc, char **argv) {
   }
   if (csv_file && !kind) { fprintf(stderr, "stoa add: --from-csv needs the kind\n"); return EX_USAGE; }
   if ((r = cli_open(c)) || (r = cli_pub(c, "network", owner)) || (r = cli_key(c, "editor", &ed))) return r;
+  if ((r = cli_signer_check(c, &ed, owner))) { keys_wipe(&ed); return r; }
   if (json_file) r = add_json(c, &q, kind, json_file, &ed, owner, &bad);
   else if (csv_file) r = add_csv(c, &q, kind, csv_file, &ed, owner, &bad);
   else {

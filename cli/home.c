@@ -145,6 +145,24 @@ void cli_pending_note(cli *c, size_t n) {
   if (!c->quiet && n) fprintf(stderr, "stoa: note: %zu record(s) are pending: %s\n", n, pending_why(c));
 }
 
+/* A key our network revoked: refuse before signing, so that nothing is
+ * written (a signed record would be held, void, on every node).  A network
+ * not yet admitted writes anyway: its records wait, pending.  0 or an exit
+ * code, the reason printed. */
+int cli_signer_check(cli *c, const stoa_key *signer, const uint8_t owner[KEY_LEN]) {
+  store_rd *rd;
+  bool revoked = false;
+  if (!memcmp(signer->pk, owner, KEY_LEN) || store_rd_begin(c->st, &rd)) return 0;
+  const trust_state *t = store_trust(rd);
+  uint64_t now = cli_now();
+  revoked = t && trust_is_member(t, owner, now) && !trust_key_valid(t, owner, signer->pk, TRUST_EDITOR, now);
+  store_rd_end(rd);
+  if (!revoked) return 0;
+  fprintf(stderr, "stoa: this home's editor key is not endorsed by its network now (revoked?); "
+                  "nothing was written\n");
+  return EX_KEY;
+}
+
 int cli_publish(cli *c, int kind, const uint8_t id[ID_LEN], const uint8_t *body,
                 size_t blen, const stoa_key *signer, uint8_t hash_out[HASH_LEN], int *status) {
   static uint8_t buf[REC_MAX];
@@ -153,6 +171,7 @@ int cli_publish(cli *c, int kind, const uint8_t id[ID_LEN], const uint8_t *body,
   store_item it;
   int e, x;
   if ((x = cli_pub(c, "network", owner))) return x;
+  if ((x = cli_signer_check(c, signer, owner))) return x;
   const charter *ch = store_charter(c->st);
   if ((e = rec_build(kind, owner, id, cli_now(), signer->sk, body, blen, ch->id, buf, sizeof buf, &len)))
     return cli_fail("cannot build the record", e);

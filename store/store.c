@@ -4,9 +4,11 @@
 #include "store/store_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "proto/err.h"
 
@@ -338,8 +340,63 @@ static int write_txn(store *s, MDB_txn *txn, int (*fn)(store *s, MDB_txn *txn, v
   return 0;
 }
 
+/* ---- a failed commit ------------------------------------------------------ */
+
+typedef struct own_readers { char pid[24]; int live; } own_readers;
+
+/* mdb_reader_list's lines: "pid thread txnid", txnid "-" for a free slot. */
+static int own_reader_cb(const char *msg, void *ctx) {
+  own_readers *o = ctx;
+  char pid[24], thr[24], txn[24];
+  if (sscanf(msg, "%23s %23s %23s", pid, thr, txn) == 3 && !strcmp(pid, o->pid) && strcmp(txn, "-"))
+    o->live++;
+  return 0;
+}
+
+/*
+ * When the write of a meta page fails (the last step of a commit: a full or
+ * failing disk), LMDB marks the environment fatal, and every transaction
+ * after that fails with MDB_PANIC, even once the disk is back: a daemon
+ * would never write nor read again.  The file itself is intact (the meta
+ * page is the commit point, and the pages before it were synced), so the
+ * environment is closed and opened again.  Only when this process has no
+ * read snapshot open (closing the environment would pull it from under
+ * its reader); the cost is one open, once per such failure.
+ */
+static int store__revive(store *s) {
+  const char *p;
+  char dir[4096];
+  own_readers o = { "", 0 };
+  MDB_envinfo info;
+  MDB_txn *txn = NULL;
+  int rc, e;
+  if (mdb_env_get_path(s->env, &p) || strlen(p) >= sizeof dir) return STOA_ESTORE;
+  snprintf(dir, sizeof dir, "%s", p);
+  snprintf(o.pid, sizeof o.pid, "%d", (int)getpid());
+  mdb_reader_list(s->env, own_reader_cb, &o);
+  if (o.live) return STOA_ESTORE;
+  mdb_env_info(s->env, &info);
+  mdb_env_close(s->env);
+  s->env = NULL;
+  if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, DB__COUNT)) ||
+      (rc = mdb_env_set_maxreaders(s->env, 254)) ||
+      (rc = mdb_env_set_mapsize(s->env, info.me_mapsize)) ||
+      (rc = mdb_env_open(s->env, dir, MDB_NOTLS | (s->o.read_only ? MDB_RDONLY : 0), 0600)) ||
+      (rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))) {
+    if (s->env && rc) { mdb_env_close(s->env); s->env = NULL; }
+    return store__err(rc);
+  }
+  if ((e = open_dbs(s, txn, 0))) {
+    mdb_txn_abort(txn);
+    return e;
+  }
+  s->trust_gen = UINT64_MAX;
+  return store__err(mdb_txn_commit(txn)); /* keeps the database handles */
+}
+
 int store__write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx) {
   if (s->o.read_only) return STOA_ESTATE;
+  if (!s->env) return STOA_ESTORE; /* store__revive could not open it again */
   for (int attempt = 0; attempt < 40; attempt++) {
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn), e;
@@ -347,6 +404,7 @@ int store__write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *c
       mdb_env_set_mapsize(s->env, 0);
       continue;
     }
+    if (rc == MDB_PANIC && store__revive(s) == 0) continue; /* an earlier commit failed */
     if (rc) return store__err(rc);
     s->trust_dirty = false;
     e = write_txn(s, txn, fn, ctx);
@@ -382,12 +440,14 @@ int store__write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *c
 /* ---- reading ---------------------------------------------------------------- */
 
 int store_rd_begin(store *s, store_rd **out) {
-  store_rd *rd = calloc(1, sizeof *rd);
+  store_rd *rd;
   int rc;
-  if (!rd) return STOA_ENOMEM;
+  if (!s->env) return STOA_ESTORE; /* store__revive could not open it again */
+  if (!(rd = calloc(1, sizeof *rd))) return STOA_ENOMEM;
   rd->s = s;
   for (;;) {
     rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &rd->txn);
+    if (rc == MDB_PANIC && store__revive(s) == 0) continue; /* an earlier commit failed */
     if (rc != MDB_MAP_RESIZED) break;
     mdb_env_set_mapsize(s->env, 0);
   }
@@ -414,6 +474,12 @@ int store_get(store_rd *rd, const uint8_t hash[HASH_LEN], const uint8_t **buf, s
 bool store_has(store_rd *rd, const uint8_t hash[HASH_LEN]) {
   MDB_val k = { HASH_LEN, (void *)hash }, d;
   return mdb_get(rd->txn, rd->s->dbi[DB_REC], &k, &d) == 0;
+}
+
+bool store_known(store_rd *rd, const uint8_t hash[HASH_LEN]) {
+  MDB_val k = { HASH_LEN, (void *)hash }, d;
+  return mdb_get(rd->txn, rd->s->dbi[DB_REC], &k, &d) == 0 ||
+         mdb_get(rd->txn, rd->s->dbi[DB_PEND], &k, &d) == 0;
 }
 
 static void fill_entry(store_entry *out, const uint8_t dbkey[EKEY_LEN], const ent_val *v) {

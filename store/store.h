@@ -120,6 +120,8 @@ void store_rd_end(store_rd *rd);
 /* Envelope bytes of a record (held or pending=false).  STOA_ENOTFOUND. */
 int store_get(store_rd *rd, const uint8_t hash[HASH_LEN], const uint8_t **buf, size_t *len);
 bool store_has(store_rd *rd, const uint8_t hash[HASH_LEN]);
+/* Held, or waiting in the pending area: a node need not receive it again. */
+bool store_known(store_rd *rd, const uint8_t hash[HASH_LEN]);
 
 typedef struct store_entry {
   uint8_t ekey[EKEY_LEN];
