@@ -122,7 +122,10 @@ int bundle_reader_next(bundle_reader *r, const uint8_t **buf, size_t *len) {
   const uint8_t *pl;
   size_t pln;
   int e;
-  if (r->done) return 0;
+  /* After the trailer, verified or not, nothing more is read: a failed
+   * trailer stays an error (the hash state is final, and records after it
+   * belong to no verified bundle). */
+  if (r->done) return r->done > 0 ? 0 : r->done;
   if ((e = get_frame(r, &pl, &pln))) return e;
   /* The trailer: a 3-array starting with "end" (a record starts with a
    * 3-array too, but its first element is a bin, never a string). */
@@ -140,10 +143,10 @@ int bundle_reader_next(bundle_reader *r, const uint8_t **buf, size_t *len) {
     if (mp_left(&m)) return STOA_ETRAILING;
     crypto_generichash_blake2b_final(&r->h, digest, HASH_LEN);
     r->p = pl + pln;
-    if (count != r->count || sodium_memcmp(digest, dg, HASH_LEN)) return STOA_EHASH;
-    if (r->p != r->end) return STOA_ETRAILING;
-    r->done = 1;
-    return 0;
+    if (count != r->count || sodium_memcmp(digest, dg, HASH_LEN)) r->done = STOA_EHASH;
+    else if (r->p != r->end) r->done = STOA_ETRAILING;
+    else r->done = 1;
+    return r->done > 0 ? 0 : r->done;
   }
   crypto_generichash_blake2b_update(&r->h, r->p, 4 + pln);
   r->p = pl + pln;

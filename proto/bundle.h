@@ -53,7 +53,7 @@ typedef struct bundle_reader {
   bundle_hdr hdr;
   crypto_generichash_blake2b_state h;
   uint64_t count;
-  int done;                   /* 1 after a verified trailer */
+  int done;                   /* 1 after a verified trailer, the error after a failed one */
 } bundle_reader;
 
 /* Checks the magic and reads the header.  STOA_EMALFORMED (not a bundle),
@@ -63,7 +63,8 @@ int bundle_reader_init(bundle_reader *r, const uint8_t *buf, size_t len);
  * Next record: 1 with *buf and *len set (pointing into the buffer), 0 at a
  * verified end, or an error: STOA_ETRUNCATED (the file stops early),
  * STOA_ETOOBIG (a frame over REC_MAX), STOA_EHASH (the trailer does not
- * match: the file was altered), STOA_EMALFORMED, STOA_ETRAILING.
+ * match: the file was altered), STOA_EMALFORMED, STOA_ETRAILING.  Once the
+ * trailer has been read, later calls return the same result again.
  */
 int bundle_reader_next(bundle_reader *r, const uint8_t **buf, size_t *len);
 
