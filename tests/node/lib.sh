@@ -304,3 +304,48 @@ add_org() {
   ID=$(tr -d '[:space:]' <"$OUT")
   is_id "$ID" || fail "add printed no id: '$ID'"
 }
+
+# ---- link simulator (tests/linkproxy.c, docs/testing.md) ----------------------------
+# A proxy is named like a node: it listens on PORT[NAME] (so `addr NAME` and
+# `set_peers X NAME` point at it), logs to $T/NAME.log and writes its stats
+# to $T/NAME.stats.  Its pid is kept in PID[NAME], so that it is killed at
+# exit with the daemons and its death fails any wait at once.
+
+# proxy_start NAME TARGET [LINKPROXY OPTIONS...]: a linkproxy in front of
+# node TARGET's listening address; waits until it has written its stats.
+proxy_start() {
+  local n=$1 to=$2
+  shift 2
+  { [ -n "${LINKPROXY:-}" ] && [ -x "$LINKPROXY" ]; } ||
+    fail "LINKPROXY must name the linkproxy binary (got '${LINKPROXY:-}')"
+  [ -z "${PID[$n]:-}" ] || fail "$n is already running"
+  new_port "$n"
+  rm -f "$T/$n.stats"
+  echo "==== start $(date +%T.%N)" >>"$T/$n.log"
+  "$LINKPROXY" --listen "$(addr "$n")" --to "$(addr "$to")" --stats "$T/$n.stats" "$@" \
+    2>>"$T/$n.log" </dev/null &
+  PID[$n]=$!
+  wait_until "the link proxy $n to start" test -s "$T/$n.stats"
+}
+
+# proxy_stop NAME: SIGTERM; the proxy must exit 0, write its last stats
+# and have no sanitizer report.
+proxy_stop() {
+  local n=$1 p=${PID[$1]} i rc
+  kill -TERM "$p" || fail "cannot signal the link proxy $n"
+  for i in $(seq 100); do alive "$p" || break; sleep 0.1; done
+  alive "$p" && fail "the link proxy $n did not exit within 10 s of SIGTERM"
+  wait "$p"
+  rc=$?
+  unset "PID[$n]"
+  [ "$rc" -eq 0 ] || fail "the link proxy $n exited with $rc after SIGTERM, expected 0"
+  check_log "$n"
+}
+
+# proxy_stat NAME KEY: one figure of NAME's stats file (up_bytes,
+# down_bytes, connections, open, cuts, cut_connections, stalls, ...), as
+# last written (every second, and at exit).
+proxy_stat() {
+  awk -v k="$2" '$1 == k { print $2; found = 1 } END { exit !found }' "$T/$1.stats" 2>/dev/null ||
+    fail "no '$2' in the stats of the link proxy $1"
+}
