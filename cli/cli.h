@@ -23,7 +23,7 @@ enum cli_exit {
   EX_NOTFOUND = 3,   /* no such entry, or an ambiguous id prefix */
   EX_INVALID = 4,    /* input that breaks the schema or cannot be read */
   EX_VERIFY = 5,     /* bad signature, damaged bundle, verify found problems */
-  EX_KEY = 6,        /* key file unsafe or unreadable, wrong passphrase */
+  EX_KEY = 6,        /* key file unsafe or unreadable, wrong passphrase, key revoked */
   EX_STORE = 7,      /* the store cannot be opened or written */
   EX_NOHOME = 8,     /* no node home here: run `stoa init` */
   EX_DAEMON = 9,     /* the daemon is not running */
@@ -64,6 +64,17 @@ void cli_time(uint64_t ms, char out[32]);
 
 /* Signs a record with `signer` for the home's network and ingests it.
  * Prints why when it is not accepted.  On success copies the record's hash. */
+/* cmd_sketch.c: `stoa sketch`, and the records a sketch's owner lacks
+ * (for `export --for`). */
+int cmd_sketch(cli *c, int argc, char **argv);
+/* Reads the sketch at path and decodes the difference with our set: the
+ * hashes we hold and it lacks in *give (caller frees), how many it holds
+ * that we lack in *nwant.  0 or an exit code, the reason printed. */
+int cli_sketch_missing(cli *c, store_rd *rd, const char *path, uint8_t **give, size_t *ngive,
+                       size_t *nwant);
+/* 0 when signer may write for owner now (or owner is not yet a member:
+ * the records will wait); else prints why and returns EX_KEY. */
+int cli_signer_check(cli *c, const stoa_key *signer, const uint8_t owner[KEY_LEN]);
 int cli_publish(cli *c, int kind, const uint8_t id[ID_LEN], const uint8_t *body,
                 size_t blen, const stoa_key *signer, uint8_t hash_out[HASH_LEN], int *status);
 

@@ -137,13 +137,21 @@ static void print_peers(json_t *peers) {
     printf("%-24s %-3s %-12s node %-16s\n", json_string_value(json_object_get(p, "addr")),
            json_string_value(json_object_get(p, "direction")), json_string_value(json_object_get(p, "state")),
            json_string_value(json_object_get(p, "node")));
-    printf("    received %lld records (%lld new, %lld bytes), sent %lld (%lld bytes), %lld to send\n",
+    printf("    received %lld records (%lld new, %lld bytes), sent %lld (%lld bytes)\n",
            (long long)json_integer_value(json_object_get(p, "rx_records")),
            (long long)json_integer_value(json_object_get(p, "rx_new")),
            (long long)json_integer_value(json_object_get(p, "rx_bytes")),
            (long long)json_integer_value(json_object_get(p, "tx_records")),
-           (long long)json_integer_value(json_object_get(p, "tx_bytes")),
-           (long long)json_integer_value(json_object_get(p, "to_send")));
+           (long long)json_integer_value(json_object_get(p, "tx_bytes")));
+    json_int_t come = json_integer_value(json_object_get(p, "to_come")), go = json_integer_value(json_object_get(p, "to_send"));
+    json_int_t eta = json_integer_value(json_object_get(p, "eta_s"));
+    json_int_t zr = json_integer_value(json_object_get(p, "zip_raw")), zo = json_integer_value(json_object_get(p, "zip_out"));
+    if (come || go) {
+      printf("    still to come %lld, to send %lld", (long long)come, (long long)go);
+      if (eta) printf(", about %lld min %02lld s left", (long long)(eta / 60), (long long)(eta % 60));
+      printf("\n");
+    }
+    if (zr && zo) printf("    records compressed %.2f:1\n", (double)zr / (double)zo);
     printf("    last sync: %s%s%s\n", t, json_is_true(eq) ? " (sets were equal)" : json_is_false(eq) ? " (sets differed)" : "",
            err && *err ? "" : "");
     if (err && *err) printf("    last error: %s\n", err);
@@ -211,7 +219,7 @@ int cmd_sync(cli *c, int argc, char **argv) {
   size_t i;
   json_t *s;
   json_array_foreach(json_object_get(j, "syncs"), i, s)
-    printf("%s: %s; %lld new records received so far on this connection, %lld sent, %lld still to send\n",
+    printf("%s: %s; %lld new records received from this peer so far, %lld sent, %lld still to send\n",
            json_string_value(json_object_get(s, "addr")),
            json_is_true(json_object_get(s, "equal")) ? "sets equal" : "sets differed",
            (long long)json_integer_value(json_object_get(s, "rx_new")),

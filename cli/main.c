@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "config.h"
 
+
 typedef struct command {
   const char *name;
   cli_cmd_fn fn;
@@ -34,9 +35,12 @@ static const command commands[] = {
   { "ls", cmd_ls, "ls [--kind K] [--country CC] [--theme T] [--limit N]", "list entries" },
   { "search", cmd_search, "search TEXT [--kind K] [--country CC] [--theme T] [--limit N]",
     "full-text search (accents and case do not matter)" },
-  { "export", cmd_export, "export [-o FILE] [--format bundle|jsonl|csv] [--kind K]",
+  { "export", cmd_export, "export [-o FILE] [--format bundle|jsonl|csv] [--kind K]\n"
+    "          [--for SKETCH | --since DATE] [--max-size SIZE]",
     "write a bundle of signed records, or plain data" },
-  { "import", cmd_import, "import FILE...", "verify and store the records of bundles" },
+  { "import", cmd_import, "import [--progress] FILE...", "verify and store the records of bundles (parts in any order)" },
+  { "sketch", cmd_sketch, "sketch -o FILE [--symbols K | --differences D]",
+    "this node's sketch, for `export --for` at a connected node (sync by hand)" },
   { "federation", cmd_federation, "federation show | charter -o FILE | admit KEY | remove KEY",
     "the federation: charter and membership" },
   { "members", cmd_members, "members", "member networks and who vouched for whom" },

@@ -95,11 +95,30 @@ static void pack_stats(msgpack_packer *pk, const conn_stats *st) {
   pk_kv_u64(pk, "rx_records", st->rx_records);
   pk_kv_u64(pk, "rx_new", st->rx_new);
   pk_kv_u64(pk, "tx_records", st->tx_records);
+  pk_kv_u64(pk, "rx_dup", st->rx_dup);
+  pk_kv_u64(pk, "rx_pending", st->rx_pending);
+  pk_kv_u64(pk, "zip_raw", st->zip_raw);
+  pk_kv_u64(pk, "zip_out", st->zip_out);
   pk_kv_u64(pk, "last_sync_ms", st->last_sync_ms);
   pk_str(pk, "equal_at_last_sync");
   if (st->last_sync_equal < 0) msgpack_pack_nil(pk);
   else if (st->last_sync_equal) msgpack_pack_true(pk);
   else msgpack_pack_false(pk);
+}
+
+/* What is still to move on a connection, and when it should be done at
+ * the rates of the last seconds (0 = unknown or nothing to move). */
+static void pack_flow(msgpack_packer *pk, const conn *c) {
+  uint64_t come = c ? want_left(c) : 0, go = c ? c->sendq_n - c->sendq_pos : 0, eta = 0;
+  if (c && come && c->rx_rate && c->st->rx_records)
+    eta = come * (c->st->rx_bytes / c->st->rx_records + 1) / c->rx_rate;
+  if (c && go && c->ack_rate && c->st->tx_records) {
+    uint64_t e2 = go * (c->st->tx_bytes / c->st->tx_records + 1) / c->ack_rate;
+    if (e2 > eta) eta = e2;
+  }
+  pk_kv_u64(pk, "to_send", go);
+  pk_kv_u64(pk, "to_come", come);
+  pk_kv_u64(pk, "eta_s", eta);
 }
 
 /* One entry per configured peer, then one per inbound connection. */
@@ -114,27 +133,27 @@ static void pack_peers(node *n, msgpack_packer *pk) {
     conn *c = p->c;
     char h[17] = "";
     if (c && c->state == CS_READY) hex8(c->peer_node, h);
-    msgpack_pack_map(pk, 13);
+    msgpack_pack_map(pk, 19);
     pk_kv_str(pk, "addr", p->addr);
     pk_kv_str(pk, "direction", "out");
     pk_kv_str(pk, "state", c ? state_name(c->state) : "disconnected");
     pk_kv_str(pk, "node", h);
     pk_kv_str(pk, "last_error", p->last_error);
-    pk_kv_u64(pk, "to_send", c ? c->sendq_n - c->sendq_pos : 0);
-    pack_stats(pk, c ? &c->st : &p->st);
+    pack_flow(pk, c);
+    pack_stats(pk, c ? c->st : &p->st);
   }
   for (conn *c = n->conns; c; c = c->next) {
     if (c->peer_index >= 0) continue;
     char h[17] = "";
     if (c->state == CS_READY) hex8(c->peer_node, h);
-    msgpack_pack_map(pk, 13);
+    msgpack_pack_map(pk, 19);
     pk_kv_str(pk, "addr", c->addr);
     pk_kv_str(pk, "direction", "in");
     pk_kv_str(pk, "state", state_name(c->state));
     pk_kv_str(pk, "node", h);
     pk_kv_str(pk, "last_error", "");
-    pk_kv_u64(pk, "to_send", c->sendq_n - c->sendq_pos);
-    pack_stats(pk, &c->st);
+    pack_flow(pk, c);
+    pack_stats(pk, c->st);
   }
 }
 
@@ -171,6 +190,8 @@ static void do_status(client *cl, bool peers_only) {
   msgpack_sbuffer_destroy(&sb);
 }
 
+static void serve(client *cl);
+
 void ctl_sync_done(conn *c) {
   client *cl = c->ctl_waiting;
   c->ctl_waiting = NULL;
@@ -180,11 +201,11 @@ void ctl_sync_done(conn *c) {
   msgpack_pack_map(&pk, 5);
   pk_kv_str(&pk, "addr", c->addr);
   pk_str(&pk, "equal");
-  if (c->st.last_sync_equal < 0) msgpack_pack_nil(&pk);
-  else if (c->st.last_sync_equal) msgpack_pack_true(&pk);
+  if (c->st->last_sync_equal < 0) msgpack_pack_nil(&pk);
+  else if (c->st->last_sync_equal) msgpack_pack_true(&pk);
   else msgpack_pack_false(&pk);
-  pk_kv_u64(&pk, "rx_new", c->st.rx_new);
-  pk_kv_u64(&pk, "tx_records", c->st.tx_records);
+  pk_kv_u64(&pk, "rx_new", c->st->rx_new);
+  pk_kv_u64(&pk, "tx_records", c->st->tx_records);
   pk_kv_u64(&pk, "to_send", c->sendq_n - c->sendq_pos);
   if (--cl->waiting > 0) return;
   /* All sessions done: {"ok": true, "syncs": [...]} */
@@ -199,6 +220,8 @@ void ctl_sync_done(conn *c) {
   msgpack_sbuffer_write(&out, cl->resp.data, cl->resp.size);
   reply(cl, &out);
   msgpack_sbuffer_destroy(&out);
+  msgpack_sbuffer_clear(&cl->resp);
+  serve(cl); /* requests that came while the sync ran */
 }
 
 static void do_sync(client *cl, const ctl_req *r) {
@@ -265,21 +288,35 @@ static void on_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b) {
   b->len = cl->cap - cl->len;
 }
 
+static void on_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+
+/* Serves the whole requests in the buffer, one at a time: while a sync
+ * runs for this client, reading stops and what came after the request
+ * waits in the buffer (ctl_sync_done serves it). */
+static void serve(client *cl) {
+  while (!cl->closing && !cl->waiting && cl->len >= 4) {
+    uint32_t fl;
+    if (ctl_frame_len(cl->buf, &fl)) { client_close(cl); return; }
+    if (cl->len < 4 + (size_t)fl) {
+      if (cl->len == cl->cap) client_close(cl);
+      return;
+    }
+    on_request(cl, cl->buf + 4, fl);
+    cl->len -= 4 + (size_t)fl;
+    memmove(cl->buf, cl->buf + 4 + fl, cl->len);
+  }
+  if (cl->closing) return;
+  if (cl->waiting) uv_read_stop((uv_stream_t *)&cl->pipe);
+  else uv_read_start((uv_stream_t *)&cl->pipe, on_alloc, on_read);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
   client *cl = s->data;
   (void)b;
   if (nread < 0) { client_close(cl); return; }
-  if (cl->waiting) return; /* one request at a time */
   cl->len += (size_t)nread;
-  if (cl->len < 4) return;
-  uint32_t fl;
-  if (ctl_frame_len(cl->buf, &fl)) { client_close(cl); return; }
-  if (cl->len < 4 + (size_t)fl) {
-    if (cl->len == cl->cap) client_close(cl);
-    return;
-  }
-  on_request(cl, cl->buf + 4, fl);
-  cl->len = 0;
+  serve(cl);
 }
 
 static void on_client(uv_stream_t *server, int status) {

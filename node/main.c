@@ -72,11 +72,9 @@ static int config_save_peer(node *n, const char *addr, bool add) {
   return 0;
 }
 
-int node_peer_add(node *n, const char *addr, bool save) {
-  char host[256];
-  int port, i;
-  if (config_split_addr(addr, host, sizeof host, &port)) return STOA_EINVAL;
-  if (find_peer(n, addr) >= 0) return save ? STOA_EEXISTS : 0;
+/* Takes a free slot for `addr` and dials it.  The slot index, or a code. */
+static int slot_open(node *n, const char *addr, bool book) {
+  int i;
   for (i = 0; i < n->npeers && n->peers[i].active; i++) {}
   if (i == n->npeers) {
     if (n->npeers == CONFIG_PEERS_MAX) return STOA_ETOOBIG;
@@ -90,24 +88,51 @@ int node_peer_add(node *n, const char *addr, bool save) {
   if (timer) p->retry = keep;
   snprintf(p->addr, sizeof p->addr, "%s", addr);
   p->active = true;
+  p->from_book = book; /* before dialing: a dial can fail at once */
   p->st.last_sync_equal = -1;
+  net_dial(n, i);
+  return i;
+}
+
+int node_peer_add(node *n, const char *addr, bool save) {
+  char host[256];
+  int port, i;
+  if (config_split_addr(addr, host, sizeof host, &port)) return STOA_EINVAL;
+  if ((i = find_peer(n, addr)) >= 0) {
+    if (!n->peers[i].from_book) return save ? STOA_EEXISTS : 0;
+    n->peers[i].from_book = false; /* configured from now on: always kept */
+  } else if ((i = slot_open(n, addr, false)) < 0) {
+    return i;
+  }
   if (save && config_save_peer(n, addr, true)) log_warn("could not save %s to stoa.ini", addr);
   log_info("peer %s added", addr);
-  net_dial(n, i);
   return 0;
+}
+
+int node_peer_add_book(node *n, const char *addr) {
+  char host[256];
+  int port;
+  if (config_split_addr(addr, host, sizeof host, &port)) return STOA_EINVAL;
+  if (find_peer(n, addr) >= 0) return STOA_EEXISTS;
+  log_info("%s: dialing a peer from the address book", addr);
+  return slot_open(n, addr, true);
+}
+
+void node_peer_release(node *n, int i, const char *why) {
+  peer_slot *p = &n->peers[i];
+  p->active = false;
+  if (p->retry_init) uv_timer_stop(&p->retry);
+  if (p->c) {
+    p->c->peer_index = -1; /* an ordinary connection from now on: no retry */
+    net_close(p->c, 0, why);
+    p->c = NULL;
+  }
 }
 
 int node_peer_remove(node *n, const char *addr) {
   int i = find_peer(n, addr);
   if (i < 0) return STOA_ENOTFOUND;
-  peer_slot *p = &n->peers[i];
-  p->active = false;
-  if (p->retry_init) uv_timer_stop(&p->retry);
-  if (p->c) {
-    p->c->peer_index = -1; /* an ordinary connection from now on */
-    net_close(p->c, 0, "peer removed");
-    p->c = NULL;
-  }
+  node_peer_release(n, i, "peer removed");
   if (config_save_peer(n, addr, false)) log_warn("could not update stoa.ini");
   log_info("peer %s removed", addr);
   return 0;
@@ -124,7 +149,7 @@ static void reload(node *n) {
     return;
   }
   for (int i = 0; i < n->npeers; i++) {
-    if (!n->peers[i].active) continue;
+    if (!n->peers[i].active || n->peers[i].from_book) continue; /* the book keeps its own */
     bool keep = false;
     for (int j = 0; j < c.npeers; j++) keep |= !strcmp(c.peers[j], n->peers[i].addr);
     if (!keep) {
@@ -140,6 +165,24 @@ static void reload(node *n) {
   for (int j = 0; j < c.npeers; j++) node_peer_add(n, c.peers[j], false);
   n->cfg.sync_interval_s = c.sync_interval_s;
   n->cfg.max_conns = c.max_conns;
+  /* Hub mode, announce and max_outgoing apply now; address_book at the
+   * next start (the book is allocated once). */
+  n->cfg.hub = c.hub;
+  memcpy(n->cfg.announce, c.announce, sizeof c.announce);
+  n->cfg.nannounce = c.nannounce;
+  n->cfg.max_outgoing = c.max_outgoing;
+  n->cfg.upload_rate = c.upload_rate;
+  n->cfg.peer_upload_rate = c.peer_upload_rate;
+  n->cfg.zstd_level = c.zstd_level;          /* for new connections */
+  n->cfg.sync_max_symbols = c.sync_max_symbols;
+  n->cfg.max_conns_per_ip = c.max_conns_per_ip;
+  n->cfg.max_handshakes = c.max_handshakes;
+  n->cfg.handshake_timeout_s = c.handshake_timeout_s;
+  n->cfg.peer_rx_rate = c.peer_rx_rate;
+  n->cfg.max_rx_queue = c.max_rx_queue;
+  n->cfg.max_memory = c.max_memory;
+  net_rates_init(n);
+  peers_announce(n);
   log_info("configuration reloaded: %d peer(s)", c.npeers);
   NOTIFY("READY=1");
 }
@@ -149,7 +192,9 @@ static void on_tick(uv_timer_t *t) {
   static unsigned ticks;
   ticks++;
   net_tick(n);
+  peer_tick(n);
   peer_push_new(n); /* records written by the CLI without a notification */
+  peers_tick(n);
   if (ticks % 60 == 0) {
     store_counts c = { 0 };
     if (!store_pending_recheck(n->st, node_now_ms(), &c) && c.released) {
@@ -160,7 +205,7 @@ static void on_tick(uv_timer_t *t) {
   uint64_t now = node_now_ms();
   for (conn *c = n->conns; c; c = c->next)
     if (c->state == CS_READY && c->initiator && !c->out_sync &&
-        now - c->st.last_sync_ms > (uint64_t)n->cfg.sync_interval_s * 1000)
+        now - c->st->last_sync_ms > (uint64_t)n->cfg.sync_interval_s * 1000)
       peer_sync_start(c);
 }
 
@@ -185,6 +230,7 @@ void node_stop(node *n) {
   if (n->ctl_open) uv_close((uv_handle_t *)&n->ctl, NULL);
   n->listening = n->ctl_open = false;
   uv_timer_stop(&n->tick);
+  uv_timer_stop(&n->rate_timer);
   for (int i = 0; i < n->npeers; i++)
     if (n->peers[i].retry_init) uv_timer_stop(&n->peers[i].retry);
   uv_signal_stop(&n->sig_term);
@@ -268,8 +314,9 @@ int main(int argc, char **argv) {
   if ((e = keys_pub_read(path, n->network))) { log_error("%s: %s", path, stoa_strerror(e)); return 1; }
 
   n->loop = uv_default_loop();
-  if (iblt_sketch_init(&n->sketch, NODE_SKETCH_CAP)) { log_error("out of memory"); return 1; }
-  peer_push_new(n); /* the sketch of everything held */
+  if (iblt_sketch_init(&n->sketch, NODE_SKETCH_CAP) || peers_init(n)) { log_error("out of memory"); return 1; }
+  peer_push_new(n); /* the sketch of everything held, and the address book */
+  peers_announce(n);
   log_info("node %02x%02x%02x%02x of %s: %llu records", n->node_pk[0], n->node_pk[1], n->node_pk[2],
            n->node_pk[3], ch->name, (unsigned long long)n->records);
   if (n->cfg.listen[0]) {
@@ -295,6 +342,7 @@ int main(int argc, char **argv) {
   uv_timer_init(n->loop, &n->tick);
   n->tick.data = n;
   uv_timer_start(&n->tick, on_tick, 1000, 1000);
+  net_rates_init(n);
   for (int i = 0; i < n->cfg.npeers; i++) node_peer_add(n, n->cfg.peers[i], false);
   NOTIFY("READY=1");
 
@@ -308,6 +356,8 @@ int main(int argc, char **argv) {
   snprintf(path, sizeof path, "%.4000s/stoad.sock", n->home);
   unlink(path);
   iblt_sketch_free(&n->sketch);
+  want_free_all(n);
+  peers_close(n);
   store_close(n->st);
   sodium_memzero(n->node_sk, sizeof n->node_sk);
   sodium_memzero(n->noise_priv, sizeof n->noise_priv);

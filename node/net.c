@@ -4,25 +4,57 @@
  * A frame is a 2-byte big-endian length and that many bytes: a Noise
  * handshake message, then Noise transport messages each holding one
  * protocol message (docs/protocol.md §1-2).  Reading stops while a peer's
- * received records wait for verification (back-pressure).
+ * received records wait for verification (back-pressure), while it sends
+ * faster than [limits] peer_rx_rate, and while it does not read what we
+ * send it.
+ *
+ * Limits on who may connect (docs/config.md [limits]): connections in
+ * total, per address, and handshakes in progress.  A connection that has
+ * not finished its handshake costs us a file descriptor and ~70 KiB
+ * without proving anything, so when the room is full the oldest such
+ * connection makes way for the newcomer: half-open connections cannot
+ * lock honest peers out, only make them race.  The handshake timeout
+ * closes the rest.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <sodium.h>
 
 #include "node/node.h"
 #include "proto/err.h"
 
+/* Queued outgoing bytes above which we stop reading from a peer until it
+ * has read some: a peer that sends requests (PING, WANT) and never reads
+ * the answers would otherwise make us queue them without end.  An honest
+ * peer's queue stays near peer.c's OUT_HIGH (1 MiB) plus one message,
+ * except the WANT lists of a large difference, which wait for it to read. */
+#define NET_OUT_PAUSE (4u << 20)
+
+/* Counts of refusals since the last tick: logged once a second, so that
+ * a flood of connections does not become a flood of log lines. */
+static struct {
+  unsigned per_ip, full, evicted, memory;
+} refused;
+static bool mem_over;                   /* RssAnon above [limits] max_memory */
+
+#define WRITE_BATCH 32                  /* frames handed to one uv_write */
+
 typedef struct wreq {
   uv_write_t req;
   conn *c;
-  outbuf *ob;
+  unsigned nob;
+  size_t bytes;
+  outbuf *ob[WRITE_BATCH];
 } wreq;
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 static void fmt_addr(const struct sockaddr *sa, char *out, size_t cap) {
   char ip[64] = "?";
@@ -49,13 +81,28 @@ static conn *conn_new(node *n, bool initiator, int peer_index) {
   c->state = CS_HANDSHAKE;
   c->refs = 1;
   c->opened_ms = c->last_rx_ms = c->last_tx_ms = node_now_ms();
-  c->st.last_sync_equal = -1;
+  c->st = &c->own_st;
+  c->st->last_sync_equal = -1;
+  c->window = NODE_INFLIGHT_MIN;
+  rate_init(&c->up, n->cfg.peer_upload_rate);
   uv_tcp_init(n->loop, &c->tcp);
   c->tcp.data = c;
   c->next = n->conns;
   n->conns = c;
   n->nconns++;
   return c;
+}
+
+/* Reads when nothing holds reading back: peer.c's back-pressure
+ * (read_paused), the rate limit, or a peer that does not read us. */
+static void reading_update(conn *c) {
+  if (c->closing || uv_is_closing((uv_handle_t *)&c->tcp)) return;
+  if (!c->read_paused && !c->rate_paused && !c->out_paused) {
+    int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (r < 0 && r != UV_EALREADY) net_close(c, 0, uv_strerror(r));
+  } else {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  }
 }
 
 void conn_unref(conn *c) {
@@ -86,7 +133,6 @@ static void on_closed(uv_handle_t *h) {
   peer_on_closed(c);
   if (c->peer_index >= 0 && c->peer_index < n->npeers && n->peers[c->peer_index].c == c) {
     peer_slot *p = &n->peers[c->peer_index];
-    p->st = c->st;
     p->c = NULL;
     net_peer_failed(n, c->peer_index, p->last_error[0] ? p->last_error : "connection closed");
   }
@@ -125,10 +171,17 @@ static void start_write(conn *c);
 static void on_write(uv_write_t *req, int status) {
   wreq *w = (wreq *)req;
   conn *c = w->c;
-  c->out_bytes -= w->ob->len;
-  free(w->ob);
+  c->out_bytes -= w->bytes;
+  for (unsigned i = 0; i < w->nob; i++) free(w->ob[i]);
   free(w);
   c->writing = false;
+  /* While we do not read it, its reading is its only sign of life: a dead
+   * peer's writes stop completing, and NODE_DEAD_MS closes it. */
+  if (c->out_paused && status >= 0) c->last_rx_ms = node_now_ms();
+  if (c->out_paused && c->out_bytes <= NET_OUT_PAUSE / 2) {
+    c->out_paused = false;
+    reading_update(c);
+  }
   if (status < 0) {
     if (!c->closing) net_close(c, 0, uv_strerror(status));
     else close_now(c);
@@ -141,24 +194,69 @@ static void on_write(uv_write_t *req, int status) {
   conn_unref(c);
 }
 
+static void on_rate(uv_timer_t *t) {
+  node *n = t->data;
+  for (conn *c = n->conns; c; c = c->next)
+    if (c->rate_blocked) {
+      c->rate_blocked = false;
+      start_write(c);
+    }
+}
+
+/* The upload caps ([limits]): whether the next frame must wait.  If so,
+ * the node's rate timer tries again when the tokens are there. */
+static bool rate_hold(conn *c) {
+  node *n = c->node;
+  uint64_t now = uv_now(n->loop);
+  uint64_t w = rate_wait(&n->up, now), wc = rate_wait(&c->up, now);
+  if (wc > w) w = wc;
+  if (!w) return false;
+  c->rate_blocked = true;
+  if (!uv_is_active((uv_handle_t *)&n->rate_timer) || uv_timer_get_due_in(&n->rate_timer) > w)
+    uv_timer_start(&n->rate_timer, on_rate, w, 0);
+  return true;
+}
+
+void net_rates_init(node *n) {
+  if (!uv_is_active((uv_handle_t *)&n->rate_timer) && !n->rate_timer.data) {
+    uv_timer_init(n->loop, &n->rate_timer);
+    n->rate_timer.data = n;
+  }
+  rate_init(&n->up, n->cfg.upload_rate);
+  for (conn *c = n->conns; c; c = c->next) rate_init(&c->up, n->cfg.peer_upload_rate);
+  on_rate(&n->rate_timer);
+}
+
 static void start_write(conn *c) {
   if (c->writing || !c->out_head || uv_is_closing((uv_handle_t *)&c->tcp)) return;
-  outbuf *ob = c->out_head;
-  c->out_head = ob->next;
-  if (!c->out_head) c->out_tail = NULL;
+  if (rate_hold(c)) return;
   wreq *w = malloc(sizeof *w);
-  if (!w) { free(ob); close_now(c); return; }
+  if (!w) { close_now(c); return; }
   w->c = c;
-  w->ob = ob;
-  uv_buf_t b = uv_buf_init((char *)ob->data, (unsigned)ob->len);
+  w->nob = 0;
+  w->bytes = 0;
+  /* Many frames in one system call; under an upload cap one at a time,
+   * so that the cap's accounting stays per frame. */
+  unsigned max = c->node->up.rate || c->up.rate ? 1 : WRITE_BATCH;
+  uv_buf_t b[WRITE_BATCH];
+  while (c->out_head && w->nob < max) {
+    outbuf *ob = c->out_head;
+    c->out_head = ob->next;
+    b[w->nob] = uv_buf_init((char *)ob->data, (unsigned)ob->len);
+    w->ob[w->nob++] = ob;
+    w->bytes += ob->len;
+  }
+  if (!c->out_head) c->out_tail = NULL;
   c->refs++;
   c->writing = true;
-  int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+  rate_take(&c->node->up, w->bytes);
+  rate_take(&c->up, w->bytes);
+  int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, b, w->nob, on_write);
   if (r < 0) {
     c->writing = false;
     c->refs--;
-    c->out_bytes -= ob->len;
-    free(ob);
+    c->out_bytes -= w->bytes;
+    for (unsigned i = 0; i < w->nob; i++) free(w->ob[i]);
     free(w);
     close_now(c);
   }
@@ -176,8 +274,13 @@ static void queue_frame(conn *c, const uint8_t *data, size_t len) {
   else c->out_head = ob;
   c->out_tail = ob;
   c->out_bytes += ob->len;
-  c->st.tx_bytes += ob->len;
+  c->st->tx_bytes += ob->len;
   c->last_tx_ms = node_now_ms();
+  if (c->out_bytes > NET_OUT_PAUSE && !c->out_paused) {
+    log_debug("%s: %zu bytes queued for it: reading paused until it reads", c->addr, c->out_bytes);
+    c->out_paused = true;
+    reading_update(c);
+  }
   start_write(c);
 }
 
@@ -261,7 +364,7 @@ static void frames(conn *c) {
     const uint8_t *f = c->rbuf + off + 2;
     off += 2 + len;
     c->last_rx_ms = node_now_ms();
-    c->st.rx_bytes += 2 + len;
+    c->st->rx_bytes += 2 + len;
     if (c->state == CS_HANDSHAKE) {
       hs_frame(c, f, len);
       continue;
@@ -289,26 +392,88 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   c->rlen += (size_t)nread;
+  if (c->node->cfg.peer_rx_rate) { /* refilled by net_tick */
+    c->rx_tokens -= nread;
+    if (c->rx_tokens < 0) c->rate_paused = true;
+  }
   frames(c);
-  if (c->read_paused && !c->closing) uv_read_stop((uv_stream_t *)&c->tcp);
+  reading_update(c);
 }
 
 void net_resume(conn *c) {
   if (!c->read_paused || c->closing) return;
   c->read_paused = false;
   frames(c); /* what arrived before the pause */
-  if (!c->read_paused && !c->closing) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  reading_update(c);
 }
 
 static void conn_begin(conn *c) {
   uv_tcp_nodelay(&c->tcp, 1);
   uv_tcp_keepalive(&c->tcp, 1, 60);
   if (hs_init(c)) { net_close(c, 0, "cannot start the handshake"); return; }
-  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  c->rx_tokens = (int64_t)c->node->cfg.peer_rx_rate;
+  c->rx_tokens_ms = node_now_ms();
+  reading_update(c);
   if (c->initiator) hs_write(c);
 }
 
 /* ---- listening ------------------------------------------------------------------- */
+
+/* The address part of "ip:port" or "[v6]:port" (fmt_addr's forms). */
+static size_t addr_host_len(const char *a) {
+  const char *colon = strrchr(a, ':');
+  return colon ? (size_t)(colon - a) : strlen(a);
+}
+
+static bool in_handshake(const conn *c) { return c->state == CS_HANDSHAKE || c->state == CS_HELLO; }
+
+static bool same_host(const conn *a, const conn *b) {
+  size_t hl = addr_host_len(a->addr);
+  return addr_host_len(b->addr) == hl && !memcmp(a->addr, b->addr, hl);
+}
+
+/* The inbound handshake to drop for a newcomer: one from the address with
+ * the most handshakes in progress (an attacker's, unless it has as many
+ * addresses as connections), the oldest among those.  O(handshakes^2),
+ * handshakes <= max_handshakes. */
+static conn *evict_pick(node *n, const conn *c) {
+  conn *best = NULL;
+  unsigned best_k = 0;
+  for (conn *x = n->conns; x; x = x->next) {
+    if (x == c || x->closing || x->initiator || !in_handshake(x)) continue;
+    unsigned k = 0;
+    for (conn *y = n->conns; y; y = y->next)
+      if (!y->closing && !y->initiator && in_handshake(y) && same_host(x, y)) k++;
+    if (!best || k > best_k || (k == best_k && x->opened_ms < best->opened_ms)) {
+      best = x;
+      best_k = k;
+    }
+  }
+  return best;
+}
+
+/* Applies [limits] to a new inbound connection c (already in the list).
+ * Returns the reason to refuse it, or NULL; may close an inbound handshake
+ * to make room.  O(connections), at most a few thousand. */
+static const char *admit(node *n, conn *c) {
+  const node_config *cfg = &n->cfg;
+  unsigned live = 0, same_ip = 0, hs = 0;
+  for (conn *x = n->conns; x; x = x->next) {
+    if (x == c || x->closing) continue;
+    live++;
+    if (x->initiator) continue; /* our own dials: configured peers */
+    if (same_host(x, c)) same_ip++;
+    if (in_handshake(x)) hs++;
+  }
+  if (mem_over) { refused.memory++; return "over [limits] max_memory"; }
+  if (same_ip >= cfg->max_conns_per_ip) { refused.per_ip++; return "too many connections from this address"; }
+  if (live < cfg->max_conns && hs < cfg->max_handshakes) return NULL;
+  conn *victim = hs ? evict_pick(n, c) : NULL;
+  if (!victim) { refused.full++; return "too many connections"; }
+  refused.evicted++;
+  net_close(victim, 0, NULL); /* counted, logged at the next tick */
+  return NULL;
+}
 
 static void on_connection(uv_stream_t *server, int status) {
   node *n = server->data;
@@ -319,13 +484,32 @@ static void on_connection(uv_stream_t *server, int status) {
   struct sockaddr_storage ss;
   int sl = sizeof ss;
   if (!uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl)) fmt_addr((struct sockaddr *)&ss, c->addr, sizeof c->addr);
-  if (n->nconns > n->cfg.max_conns || n->stopping) {
-    log_warn("%s: refused: %u connections already", c->addr, n->nconns - 1);
+  const char *why = n->stopping ? "stopping" : admit(n, c);
+  if (why) {
+    log_debug("%s: refused: %s", c->addr, why);
+    c->closing = true;
     close_now(c);
     return;
   }
   log_debug("%s: inbound connection", c->addr);
   conn_begin(c);
+}
+
+/* Room for max_connections descriptors besides the store's, the control
+ * socket's and libuv's own: raises the soft RLIMIT_NOFILE towards the hard
+ * one when it is lower (it often is 1024). */
+static void fd_limit_raise(node *n) {
+  struct rlimit rl;
+  rlim_t want = (rlim_t)n->cfg.max_conns + 64;
+  if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= want) return;
+  rlim_t old = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl)) return;
+  log_info("open files limit raised from %llu to %llu for %u connections", (unsigned long long)old,
+           (unsigned long long)rl.rlim_cur, n->cfg.max_conns);
+  if (rl.rlim_cur < want)
+    log_warn("open files limit %llu is below max_connections + 64: raise it (ulimit -n)",
+             (unsigned long long)rl.rlim_cur);
 }
 
 int net_listen(node *n, const char *addr) {
@@ -335,6 +519,7 @@ int net_listen(node *n, const char *addr) {
   if (config_split_addr(addr, host, sizeof host, &port)) return UV_EINVAL;
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) && uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss))
     return UV_EINVAL;
+  fd_limit_raise(n);
   uv_tcp_init(n->loop, &n->listener);
   n->listener.data = n;
   n->listening = true;
@@ -382,6 +567,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   if (!c) { uv_freeaddrinfo(res); free(d); return; }
   snprintf(c->addr, sizeof c->addr, "%s", n->peers[d->peer_index].addr);
   n->peers[d->peer_index].c = c;
+  c->st = &n->peers[d->peer_index].st; /* a peer's counts run across its connections */
   d->c = c;
   d->conn_req.data = d;
   int r = uv_tcp_connect(&d->conn_req, &c->tcp, res->ai_addr, on_connect);
@@ -424,6 +610,7 @@ static void on_retry(uv_timer_t *t) {
 void net_peer_failed(node *n, int i, const char *why) {
   peer_slot *p = &n->peers[i];
   if (n->stopping || !p->active) return;
+  if (p->from_book) { peers_slot_failed(n, i, why); return; } /* not retried: the book picks again */
   p->last_error_ms = node_now_ms();
   if (why && why != p->last_error) snprintf(p->last_error, sizeof p->last_error, "%s", why);
   p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : 1000;
@@ -441,12 +628,62 @@ void net_peer_failed(node *n, int i, const char *why) {
 
 /* ---- timers ------------------------------------------------------------------------------ */
 
+/* RssAnon of this process in bytes, from /proc (0 when unknown).  The
+ * store's mapped pages are not in it: they are the kernel's cache. */
+static uint64_t rss_anon(void) {
+  char line[128];
+  unsigned long long kb = 0;
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "RssAnon: %llu kB", &kb) == 1) break;
+  fclose(f);
+  return (uint64_t)kb << 10;
+}
+
+/* Once a second: memory against [limits] max_memory (above it, inbound
+ * connections are refused and free memory is given back; below 90% they
+ * are taken again), and the refusals of the last second in one line. */
+static void limits_tick(node *n) {
+  uint64_t max = n->cfg.max_memory, rss = max ? rss_anon() : 0;
+  if (max && !mem_over && rss > max) {
+    mem_over = true;
+    malloc_trim(0);
+    log_warn("memory %llu MiB is over max_memory (%llu MiB): refusing new connections",
+             (unsigned long long)(rss >> 20), (unsigned long long)(max >> 20));
+  } else if (mem_over && (!max || rss < max / 10 * 9)) {
+    mem_over = false;
+    log_info("memory %llu MiB: taking connections again", (unsigned long long)(rss >> 20));
+  }
+  if (refused.per_ip || refused.full || refused.evicted || refused.memory)
+    log_warn("limits in the last second: %u connection(s) refused (%u over max_connections_per_ip, %u over "
+             "max_connections, %u over max_memory), %u handshake(s) dropped to make room",
+             refused.per_ip + refused.full + refused.memory, refused.per_ip, refused.full, refused.memory,
+             refused.evicted);
+  memset(&refused, 0, sizeof refused);
+}
+
 void net_tick(node *n) {
   uint64_t now = node_now_ms();
+  uint64_t rate = n->cfg.peer_rx_rate;
   for (conn *c = n->conns; c; c = c->next) {
     if (c->closing) continue;
-    if (c->state == CS_HANDSHAKE || c->state == CS_HELLO) {
-      if (now - c->opened_ms > NODE_HANDSHAKE_MS) net_close(c, 0, "handshake timed out");
+    if (rate) { /* refill: a second's worth at most, so bursts stay bounded */
+      uint64_t dt = now > c->rx_tokens_ms ? now - c->rx_tokens_ms : 0;
+      c->rx_tokens_ms = now;
+      c->rx_tokens += (int64_t)(rate * dt / 1000);
+      if (c->rx_tokens > (int64_t)rate) c->rx_tokens = (int64_t)rate;
+      if (c->rate_paused && c->rx_tokens >= 0) {
+        c->rate_paused = false;
+        reading_update(c);
+      }
+    } else if (c->rate_paused) {
+      c->rate_paused = false; /* the limit was lifted */
+      reading_update(c);
+    }
+    if (in_handshake(c)) {
+      /* At most max_handshakes inbound ones at a time: logged one by one. */
+      if (now - c->opened_ms > (uint64_t)n->cfg.handshake_timeout_s * 1000) net_close(c, 0, "handshake timed out");
       continue;
     }
     if (now - c->last_rx_ms > NODE_DEAD_MS) {
@@ -459,4 +696,5 @@ void net_tick(node *n) {
       if (!wire_encode_u64(W_PING, now, m, sizeof m, &len)) net_send_msg(c, m, len);
     }
   }
+  limits_tick(n);
 }

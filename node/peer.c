@@ -14,7 +14,6 @@
 #include "proto/err.h"
 #include "proto/trust.h"
 
-#define SYNC_MAX_SYMBOLS (1u << 20)
 #define EXT_CHUNK 16384                 /* symbols computed at once past the cache */
 #define OUT_HIGH (1u << 20)             /* queued bytes above which we stop adding */
 
@@ -78,10 +77,17 @@ typedef struct sync_session {
   iblt_decoder dec;                     /* receiver */
   iblt_sym *ext;                        /* our symbols past the cache */
   uint32_t ext_start, ext_count;
+  /* LIST instead of symbols (a node that holds much less than its peer) */
+  uint64_t list_seq;                    /* sender: next record to list (0: none) */
+  hashset listed;                       /* receiver: the peer's whole set */
+  uint8_t *lwant;                       /* receiver: listed, and we lack it */
+  size_t lwant_n, lwant_cap;
 } sync_session;
 
 static void session_free(sync_session *s) {
   if (!s) return;
+  hashset_free(&s->listed);
+  free(s->lwant);
   iblt_sketch_free(&s->snap);
   if (!s->sender) iblt_decoder_free(&s->dec);
   free(s->ext);
@@ -96,6 +102,9 @@ static void session_release(sync_session *s) {
   iblt_sketch_free(&s->snap);
   free(s->ext);
   s->ext = NULL;
+  hashset_free(&s->listed);
+  free(s->lwant);
+  s->lwant = NULL;
   malloc_trim(0);
 }
 
@@ -107,7 +116,7 @@ static sync_session *session_new(conn *c, uint32_t id, bool sender) {
   s->started_ms = node_now_ms();
   s->snap_seq = c->node->seq;
   if (iblt_sketch_copy(&s->snap, &c->node->sketch)) { free(s); return NULL; }
-  if (!sender && iblt_decoder_init(&s->dec, &s->snap, SYNC_MAX_SYMBOLS)) {
+  if (!sender && iblt_decoder_init(&s->dec, &s->snap, c->node->cfg.sync_max_symbols)) {
     iblt_sketch_free(&s->snap);
     free(s);
     return NULL;
@@ -147,38 +156,126 @@ static const iblt_sym *ext_sym(conn *c, sync_session *s, uint32_t i) {
 
 /* ---- sending records -------------------------------------------------------------------- */
 
-static int sendq_push(conn *c, const uint8_t h[HASH_LEN]) {
+struct sendq_ent {
+  uint8_t h[HASH_LEN];
+  uint64_t prio;                        /* trust records first, then newest */
+};
+
+static uint64_t send_prio(const rec *r) {
+  return rec_kind_is_trust(r->h.kind) ? UINT64_MAX : r->h.ts;
+}
+
+static int sendq_push(conn *c, const uint8_t h[HASH_LEN], uint64_t prio) {
+  if (c->sendq_n - c->sendq_pos >= NODE_SENDQ_MAX) return STOA_ETOOBIG; /* a peer asking too much */
   if (c->sendq_n == c->sendq_cap) {
     size_t nc = c->sendq_cap ? c->sendq_cap * 2 : 1024;
-    uint8_t *p = realloc(c->sendq, nc * HASH_LEN);
+    struct sendq_ent *p = realloc(c->sendq, nc * sizeof *p);
     if (!p) return STOA_ENOMEM;
     c->sendq = p;
     c->sendq_cap = nc;
   }
-  memcpy(c->sendq + c->sendq_n++ * HASH_LEN, h, HASH_LEN);
+  memcpy(c->sendq[c->sendq_n].h, h, HASH_LEN);
+  c->sendq[c->sendq_n++].prio = prio;
   return 0;
 }
 
-/* Queues hashes to send, trust records first (so that the receiver can
- * validate the rest at once). */
+static int prio_cmp(const void *a, const void *b) {
+  uint64_t x = ((const struct sendq_ent *)a)->prio, y = ((const struct sendq_ent *)b)->prio;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Queues the records a peer asked for, best first: trust records (the
+ * receiver needs them to accept the rest), then the newest entries, so
+ * that a link that lives only a few minutes brings the most useful data.
+ * The whole unsent queue is re-sorted: O(q log q) per WANT of <= 2,040. */
 static void enqueue_records(conn *c, const uint8_t *hashes, size_t n) {
   store_rd *rd;
-  uint8_t *rest = malloc(n + 1); /* 1: not a trust record, queue it second */
-  if (!rest || store_rd_begin(c->node->st, &rd)) { free(rest); return; }
-  for (size_t i = 0; i < n; i++) { /* one read of each record */
+  if (store_rd_begin(c->node->st, &rd)) return;
+  for (size_t i = 0; i < n; i++) {
     const uint8_t *buf;
     size_t len;
     rec r;
-    rest[i] = 0;
+    if (hashset_has(&c->seen, hashes + i * HASH_LEN)) continue;
     if (store_get(rd, hashes + i * HASH_LEN, &buf, &len) || rec_decode(buf, len, &r)) continue;
-    if (rec_kind_is_trust(r.h.kind)) sendq_push(c, r.hash);
-    else rest[i] = 1;
+    sendq_push(c, r.hash, send_prio(&r));
   }
-  for (size_t i = 0; i < n; i++)
-    if (rest[i]) sendq_push(c, hashes + i * HASH_LEN);
   store_rd_end(rd);
-  free(rest);
+  qsort(c->sendq + c->sendq_pos, c->sendq_n - c->sendq_pos, sizeof *c->sendq, prio_cmp);
   peer_pump(c);
+}
+
+/* Bytes we let queue in user space: with an upload cap, about two seconds
+ * of it, so that ACKs and WANTs do not wait behind minutes of records. */
+static size_t out_high(const conn *c) {
+  uint64_t r = c->node->cfg.peer_upload_rate, t = c->node->cfg.upload_rate;
+  if (t && (!r || t < r)) r = t;
+  if (!r) return OUT_HIGH;
+  uint64_t h = 2 * r < OUT_HIGH ? 2 * r : OUT_HIGH;
+  return h < 16384 ? 16384 : (size_t)h;
+}
+
+/* Sends one message, through the connection's zstd stream when both
+ * sides speak it.  False when the connection had to close. */
+static bool send_maybe_zip(conn *c, const uint8_t *msg, size_t len) {
+  static uint8_t z[WIRE_MSG_MAX], out[WIRE_MSG_MAX];
+  size_t zl, ol;
+  if (!c->ztx) { net_send_msg(c, msg, len); return true; }
+  int e = zip_tx_msg(c->ztx, msg, len, z, sizeof z - WIRE_ZIP_OVERHEAD, &zl);
+  if (!e) e = wire_encode_zip((uint32_t)len, z, zl, out, sizeof out, &ol);
+  if (e) { net_close(c, 0, "compression failed"); return false; }
+  c->st->zip_raw += len;
+  c->st->zip_out += ol;
+  net_send_msg(c, out, ol);
+  return true;
+}
+
+/* Offers every hash we hold, WIRE_WANT_MAX at a time, after a sync that
+ * could not decode: the peer asks for what it lacks.  32 bytes per
+ * record: the fallback for differences too large for the symbols. */
+typedef struct offer_ctx { uint8_t *h; uint32_t n; uint64_t last, upto; } offer_ctx;
+
+static int offer_one(void *vctx, uint64_t seq, const uint8_t *buf, size_t len) {
+  offer_ctx *o = vctx;
+  rec r;
+  if (o->n == WIRE_WANT_MAX || (o->upto && seq > o->upto)) return 1;
+  o->last = seq;
+  if (!rec_decode(buf, len, &r)) memcpy(o->h + (size_t)o->n++ * HASH_LEN, r.hash, HASH_LEN);
+  return 0;
+}
+
+/* The LIST of a session in list mode: our set as of the session's start,
+ * paced like everything else. */
+static void list_pump(conn *c, sync_session *s) {
+  static uint8_t hashes[WIRE_WANT_MAX * HASH_LEN], msg[WIRE_MSG_MAX];
+  while (s->list_seq && c->out_bytes < out_high(c)) {
+    store_rd *rd;
+    if (store_rd_begin(c->node->st, &rd)) return;
+    offer_ctx o = { hashes, 0, 0, s->snap_seq };
+    store_scan(rd, s->list_seq, offer_one, &o);
+    store_rd_end(rd);
+    wire_list l = { s->id, hashes, o.n, o.n < WIRE_WANT_MAX || o.last >= s->snap_seq };
+    size_t len;
+    if (wire_encode_list(&l, msg, sizeof msg, &len)) return;
+    net_send_msg(c, msg, len);
+    s->list_seq = l.last ? 0 : o.last + 1;
+  }
+}
+
+static void offer_next(conn *c);
+
+static void offer_pump(conn *c) {
+  static uint8_t hashes[WIRE_WANT_MAX * HASH_LEN], msg[WIRE_MSG_MAX];
+  while (c->offer_seq && c->out_bytes < out_high(c)) {
+    store_rd *rd;
+    if (store_rd_begin(c->node->st, &rd)) return;
+    offer_ctx o = { hashes, 0, 0, 0 };
+    store_scan(rd, c->offer_seq, offer_one, &o);
+    store_rd_end(rd);
+    size_t len;
+    if (o.n && !wire_encode_hashes(W_OFFER, hashes, o.n, msg, sizeof msg, &len)) net_send_msg(c, msg, len);
+    c->offer_seq = o.n == WIRE_WANT_MAX ? o.last + 1 : 0;
+    if (!c->offer_seq) log_info("%s: offered every record we hold", c->addr);
+  }
 }
 
 /* Sends what the window allows: records from the send queue, and symbols
@@ -187,8 +284,10 @@ void peer_pump(conn *c) {
   node *n = c->node;
   static uint8_t msg[WIRE_MSG_MAX];
   if (c->state != CS_READY || c->closing) return;
+  size_t high = out_high(c);
   sync_session *s = c->out_sync;
-  while (s && s->streaming && !s->done && c->out_bytes < OUT_HIGH && s->next < s->limit) {
+  if (s && s->list_seq) list_pump(c, s);
+  while (s && s->streaming && !s->done && c->out_bytes < high && s->next < s->limit) {
     uint8_t syms[WIRE_MSG_MAX - 64];
     size_t used = 0, len, k;
     uint32_t first = s->next;
@@ -202,19 +301,29 @@ void peer_pump(conn *c) {
     if (wire_encode_sync(&w, msg, sizeof msg, &len)) break;
     net_send_msg(c, msg, len);
   }
+  offer_pump(c);
   if (c->sendq_pos >= c->sendq_n) return;
+  if (!c->ztx && n->cfg.zstd_level && (c->peer_caps & WCAP_ZSTD) && zip_tx_new(&c->ztx, n->cfg.zstd_level)) {
+    net_close(c, 0, "out of memory");
+    return;
+  }
+  /* A compressed message must fit a frame even if nothing compresses.
+   * Under an upload cap, messages of about half a second of it, so that
+   * no frame is a burst far above the cap. */
+  size_t msg_max = c->ztx ? ZIP_RAW_MAX : WIRE_MSG_MAX, cap_max = out_high(c) / 4;
+  if (cap_max < msg_max) msg_max = cap_max < 8192 ? 8192 : cap_max;
   store_rd *rd;
   if (store_rd_begin(n->st, &rd)) return;
-  while (c->sendq_pos < c->sendq_n && c->inflight < NODE_INFLIGHT_MAX && c->out_bytes < OUT_HIGH) {
+  while (c->sendq_pos < c->sendq_n && c->inflight < c->window && c->out_bytes < high) {
     const uint8_t *recs[WIRE_RECORDS_MAX];
     size_t lens[WIRE_RECORDS_MAX], total = WIRE_RECORDS_OVERHEAD, len;
     uint32_t k = 0;
     while (c->sendq_pos < c->sendq_n && k < WIRE_RECORDS_MAX) {
-      const uint8_t *h = c->sendq + c->sendq_pos * HASH_LEN;
+      const uint8_t *h = c->sendq[c->sendq_pos].h;
       const uint8_t *buf;
       size_t blen;
       if (hashset_has(&c->seen, h) || store_get(rd, h, &buf, &blen)) { c->sendq_pos++; continue; }
-      if (total + blen + WIRE_RECORD_OVERHEAD > WIRE_MSG_MAX) break;
+      if (total + blen + WIRE_RECORD_OVERHEAD > msg_max) break;
       recs[k] = buf;
       lens[k++] = blen;
       total += blen + WIRE_RECORD_OVERHEAD;
@@ -223,8 +332,8 @@ void peer_pump(conn *c) {
     }
     if (!k) continue;
     if (wire_encode_records(recs, lens, k, msg, sizeof msg, &len)) break;
-    net_send_msg(c, msg, len);
-    c->st.tx_records += k;
+    if (!send_maybe_zip(c, msg, len)) break;
+    c->st->tx_records += k;
     c->inflight += len;
     if (c->nin == c->capin) {
       size_t nc = c->capin ? c->capin * 2 : 64;
@@ -288,7 +397,7 @@ void peer_start(conn *c) {
   store_rd *rd;
   memset(&h, 0, sizeof h);
   h.version = WIRE_VERSION;
-  h.caps = WCAP_PUSH;
+  h.caps = WCAP_PUSH | (n->cfg.zstd_level ? WCAP_ZSTD : 0);
   h.node = n->node_pk;
   h.network = n->network;
   h.set_size = n->records;
@@ -323,6 +432,7 @@ static int on_hello(conn *c, const wire_hello *h) {
     it->len = h->proof_len[i];
     if (rec_decode(it->buf, it->len, &it->r) || !rec_kind_is_trust(it->r.h.kind)) continue;
     it->sig_ok = rec_verify(&it->r, n->fed) == 0;
+    hashset_add(&c->seen, it->r.hash); /* the peer has it: never push it back */
     k++;
   }
   if (k) store_ingest(n->st, items, k, node_now_ms(), NULL);
@@ -349,8 +459,13 @@ static int on_hello(conn *c, const wire_hello *h) {
     n->peers[c->peer_index].last_error[0] = 0;
   }
   log_info("%s: connected to node %s (%llu records)", c->addr, hex, (unsigned long long)h->set_size);
+  c->window = NODE_INFLIGHT_MIN;
+  c->rx_mark = c->st->rx_bytes;
+  want_attach(c);
+  offer_next(c); /* the rest of what an earlier connection was offering */
   peer_push_new(n);
   if (c->initiator) peer_sync_start(c);
+  else want_pump(c);
   return 0;
 }
 
@@ -361,10 +476,28 @@ int peer_sync_start(conn *c) {
   size_t len, sl;
   uint8_t sym[IBLT_SYM_MAX];
   if (c->state != CS_READY || c->out_sync) return STOA_ESTATE;
+  if (want_busy(c)) { /* what is left of the last difference first: cheaper */
+    c->sync_deferred = true;
+    want_pump(c);
+    return 0;
+  }
   sync_session *s = session_new(c, ++c->next_session, true);
   if (!s) return STOA_ENOMEM;
-  uint64_t both = c->peer_set_size + c->node->records;
-  s->limit = both * 4 + 64 > SYNC_MAX_SYMBOLS ? SYNC_MAX_SYMBOLS : (uint32_t)(both * 4 + 64);
+  /* The receiver gives up by its own limit; ours only bounds a session
+   * with a peer that never answers. */
+  uint64_t both = c->peer_set_size + c->node->records, lim = IBLT_INDEX_LIMIT;
+  s->limit = both * 4 + 64 > lim ? (uint32_t)lim : (uint32_t)(both * 4 + 64);
+  /* Symbols cost ~75 bytes per difference, sent before anything else can
+   * flow; our whole set costs 32 bytes per record.  A node that holds far
+   * less than its peer (a new one, or one back after a long cut) lists. */
+  uint64_t mine = c->node->records, theirs = c->peer_set_size;
+  if (theirs > mine && mine * 32 < (theirs - mine) * 64) {
+    s->list_seq = 1;
+    c->out_sync = s;
+    log_debug("%s: sync %u started: listing our %llu records", c->addr, s->id, (unsigned long long)mine);
+    peer_pump(c);
+    return 0;
+  }
   if (iblt_sym_encode(iblt_sketch_sym(&s->snap, 0), sym, sizeof sym, &sl)) { session_free(s); return STOA_EINVAL; }
   wire_sync w = { s->id, 0, sym, (uint32_t)sl, c->node->records };
   if (wire_encode_sync(&w, msg, sizeof msg, &len)) { session_free(s); return STOA_EINVAL; }
@@ -375,11 +508,93 @@ int peer_sync_start(conn *c) {
   return 0;
 }
 
-static void finish_receive(conn *c, sync_session *s) {
+/* Sends the next part of the difference we offer.  The first parts are
+ * small and each is sent when the peer asks for records (a WANT), so on
+ * a slow link the offer does not queue ahead of the records asked for:
+ * it goes at the pace of the transfer, 64, 128, ... 2,040 hashes. */
+static void offer_next(conn *c) {
+  static uint8_t msg[WIRE_MSG_MAX];
+  peer_want *w = c->pw;
+  size_t len;
+  if (!w || !w->off || c->state != CS_READY || c->closing) return;
+  if (w->off_pos >= w->off_n) {
+    free(w->off);
+    w->off = NULL;
+    w->off_n = w->off_pos = 0;
+    return;
+  }
+  size_t k = w->off_n - w->off_pos;
+  if (k > w->off_chunk) k = w->off_chunk;
+  if (wire_encode_hashes(W_OFFER, w->off + w->off_pos * HASH_LEN, (uint32_t)k, msg, sizeof msg, &len)) return;
+  net_send_msg(c, msg, len);
+  c->last_offer_ms = node_now_ms();
+  c->offered += k;
+  w->off_pos += k;
+  w->off_chunk = w->off_chunk * 2 > WIRE_WANT_MAX ? WIRE_WANT_MAX : w->off_chunk * 2;
+}
+
+/* Orders hashes of records we hold as we would send them (trust records,
+ * then newest), so that the peer asks for them in that order. */
+static void sort_by_prio(node *n, uint8_t *hashes, size_t k) {
+  struct sendq_ent *e = malloc(k * sizeof *e + 1);
+  store_rd *rd;
+  if (!e || store_rd_begin(n->st, &rd)) { free(e); return; }
+  for (size_t i = 0; i < k; i++) {
+    const uint8_t *buf;
+    size_t len;
+    rec r;
+    memcpy(e[i].h, hashes + i * HASH_LEN, HASH_LEN);
+    e[i].prio = store_get(rd, e[i].h, &buf, &len) || rec_decode(buf, len, &r) ? 0 : send_prio(&r);
+  }
+  store_rd_end(rd);
+  qsort(e, k, sizeof *e, prio_cmp);
+  for (size_t i = 0; i < k; i++) memcpy(hashes + i * HASH_LEN, e[i].h, HASH_LEN);
+  free(e);
+}
+
+/* The difference is known: what we lack (want) and what the peer lacks
+ * (give).  Answers DONE, asks, offers, and closes the session. */
+static void finish_diff(conn *c, sync_session *s, const uint8_t *want, uint32_t nr, uint8_t *give,
+                        uint32_t nl, const char *how) {
   static uint8_t msg[WIRE_MSG_MAX];
   size_t len;
+  uint32_t n = nl + nr;
+  sort_by_prio(c->node, give, nl);
+  wire_done d = { s->id, 0, nl, nr };
+  if (!wire_encode_done(&d, msg, sizeof msg, &len)) net_send_msg(c, msg, len);
+  /* Both directions are pulls: we ask for what we lack, and offer what
+   * the peer lacks so that it asks.  This sync's result replaces what an
+   * earlier connection left to ask for. */
+  want_clear(c);
+  want_add(c, want, nr);
+  peer_want *w = c->pw;
+  if (w) { /* offered a part at a time, at the pace of the transfer */
+    free(w->off);
+    w->off_n = w->off_pos = 0;
+    if (nl && (w->off = malloc((size_t)nl * HASH_LEN))) {
+      memcpy(w->off, give, (size_t)nl * HASH_LEN);
+      w->off_n = nl;
+      w->off_chunk = 64;
+      offer_next(c);
+    }
+  } else { /* a second connection to the same node: no state, all at once */
+    for (uint32_t off = 0; off < nl; off += WIRE_WANT_MAX) {
+      uint32_t k = nl - off < WIRE_WANT_MAX ? nl - off : WIRE_WANT_MAX;
+      if (!wire_encode_hashes(W_OFFER, give + (size_t)off * HASH_LEN, k, msg, sizeof msg, &len)) net_send_msg(c, msg, len);
+    }
+  }
+  c->st->last_sync_ms = node_now_ms();
+  c->st->last_sync_equal = n == 0;
+  log_info("%s: sync %u: %s (%s; offering %u, asking for %u)", c->addr, s->id,
+           n ? "sets differ" : "sets equal", how, nl, nr);
+  s->done = true;
+  session_release(s);
+}
+
+static void finish_receive(conn *c, sync_session *s) {
   uint32_t n = iblt_decoder_count(&s->dec), nl = 0, nr = 0;
   uint8_t *want = malloc((size_t)n * HASH_LEN + 1), *give = malloc((size_t)n * HASH_LEN + 1);
+  char how[48];
   if (!want || !give) { free(want); free(give); net_close(c, 0, "out of memory"); return; }
   for (uint32_t i = 0; i < n; i++) {
     int side;
@@ -387,31 +602,65 @@ static void finish_receive(conn *c, sync_session *s) {
     if (side == IBLT_REMOTE) memcpy(want + (size_t)nr++ * HASH_LEN, it, HASH_LEN);
     else memcpy(give + (size_t)nl++ * HASH_LEN, it, HASH_LEN);
   }
-  /* Send in random order: a receiver killed mid-transfer then holds a random
-   * part of the difference, and the next sync decodes the rest in about
-   * 1.35 symbols per remaining record instead of as many as the first. */
-  for (uint32_t i = nl; i > 1; i--) {
-    uint32_t j = randombytes_uniform(i);
-    uint8_t t[HASH_LEN];
-    memcpy(t, give + (size_t)(i - 1) * HASH_LEN, HASH_LEN);
-    memcpy(give + (size_t)(i - 1) * HASH_LEN, give + (size_t)j * HASH_LEN, HASH_LEN);
-    memcpy(give + (size_t)j * HASH_LEN, t, HASH_LEN);
-  }
-  wire_done d = { s->id, 0, nl, nr };
-  if (!wire_encode_done(&d, msg, sizeof msg, &len)) net_send_msg(c, msg, len);
-  for (uint32_t off = 0; off < nr; off += WIRE_WANT_MAX) {
-    uint32_t k = nr - off < WIRE_WANT_MAX ? nr - off : WIRE_WANT_MAX;
-    if (!wire_encode_want(want + (size_t)off * HASH_LEN, k, msg, sizeof msg, &len)) net_send_msg(c, msg, len);
-  }
-  enqueue_records(c, give, nl);
-  c->st.last_sync_ms = node_now_ms();
-  c->st.last_sync_equal = n == 0;
-  log_info("%s: sync %u: %s (%u symbols; sending %u, asking for %u)", c->addr, s->id,
-           n ? "sets differ" : "sets equal", s->dec.m, nl, nr);
-  s->done = true;
+  snprintf(how, sizeof how, "%u symbols", s->dec.m);
+  finish_diff(c, s, want, nr, give, nl, how);
   free(want);
   free(give);
-  session_release(s);
+}
+
+/* A LIST part: the peer's whole set arrives instead of symbols.  We note
+ * what it holds and what of it we lack; at the last part, our records it
+ * lacks are the rest of the difference.  O(our set) once. */
+typedef struct give_ctx { const hashset *listed; uint8_t *h; size_t n, cap; uint64_t upto; } give_ctx;
+
+static int give_one(void *vctx, uint64_t seq, const uint8_t *buf, size_t len) {
+  give_ctx *g = vctx;
+  rec r;
+  if (seq > g->upto) return 1;
+  if (rec_decode(buf, len, &r) || hashset_has(g->listed, r.hash)) return 0;
+  if (g->n == g->cap) {
+    size_t nc = g->cap ? g->cap * 2 : 1024;
+    uint8_t *p = realloc(g->h, nc * HASH_LEN);
+    if (!p) return STOA_ENOMEM;
+    g->h = p;
+    g->cap = nc;
+  }
+  memcpy(g->h + g->n++ * HASH_LEN, r.hash, HASH_LEN);
+  return 0;
+}
+
+static void on_list(conn *c, const wire_list *l) {
+  sync_session *s = c->in_sync;
+  if (!s || s->id != l->session) {
+    session_free(s);
+    c->in_sync = s = session_new(c, l->session, false);
+    if (!s) { net_close(c, 0, "out of memory"); return; }
+  }
+  if (s->done) return;
+  if (s->listed.n + l->n > NODE_WANT_LIST_MAX) { net_close(c, WERR_PROTOCOL, "LIST too long"); return; }
+  store_rd *rd;
+  if (store_rd_begin(c->node->st, &rd)) { net_close(c, 0, "store"); return; }
+  for (uint32_t i = 0; i < l->n; i++) {
+    const uint8_t *h = l->hashes + (size_t)i * HASH_LEN;
+    if (hashset_add(&s->listed, h)) break;
+    if (store_known(rd, h)) continue;
+    if (s->lwant_n == s->lwant_cap) {
+      size_t nc = s->lwant_cap ? s->lwant_cap * 2 : 1024;
+      uint8_t *p = realloc(s->lwant, nc * HASH_LEN);
+      if (!p) break;
+      s->lwant = p;
+      s->lwant_cap = nc;
+    }
+    memcpy(s->lwant + s->lwant_n++ * HASH_LEN, h, HASH_LEN);
+  }
+  if (!l->last) { store_rd_end(rd); return; }
+  give_ctx g = { &s->listed, NULL, 0, 0, s->snap_seq };
+  store_scan(rd, 1, give_one, &g);
+  store_rd_end(rd);
+  char how[48];
+  snprintf(how, sizeof how, "a list of %zu", s->listed.n);
+  finish_diff(c, s, s->lwant, (uint32_t)s->lwant_n, g.h, (uint32_t)g.n, how);
+  free(g.h);
 }
 
 static void on_sync(conn *c, const wire_sync *w) {
@@ -435,12 +684,15 @@ static void on_sync(conn *c, const wire_sync *w) {
     if (idx++ != s->dec.m) continue; /* a repeat */
     const iblt_sym *mine = s->dec.m < s->snap.cap ? NULL : ext_sym(c, s, s->dec.m);
     int e = iblt_decoder_add(&s->dec, &y, mine);
+    if (!e && !iblt_decoder_complete(&s->dec) && s->dec.m >= s->dec.max) e = STOA_ETOOBIG;
     if (e == STOA_ETOOBIG) {
       wire_done d = { s->id, 1, 0, 0 };
       if (!wire_encode_done(&d, msg, sizeof msg, &len)) net_send_msg(c, msg, len);
-      log_warn("%s: sync %u: difference too large to decode", c->addr, s->id);
+      log_warn("%s: sync %u: difference too large to decode; offering every record instead", c->addr, s->id);
       s->done = true;
       session_release(s);
+      if (!c->offer_seq) c->offer_seq = 1;
+      peer_pump(c);
       return;
     }
     if (e) { net_close(c, WERR_PROTOCOL, "reconciliation failed: inconsistent symbols"); return; }
@@ -455,15 +707,23 @@ static void on_sync(conn *c, const wire_sync *w) {
 static void on_done(conn *c, const wire_done *d) {
   sync_session *s = c->out_sync;
   if (!s || s->id != d->session) return;
-  c->st.last_sync_ms = node_now_ms();
-  c->st.last_sync_equal = d->status == 0 && d->will_send == 0 && d->wants == 0;
+  c->st->last_sync_ms = node_now_ms();
+  c->st->last_sync_equal = d->status == 0 && d->will_send == 0 && d->wants == 0;
+  if (c->pw) { /* it offers them a part at a time: count them as coming */
+    c->pw->come = d->will_send;
+    c->pw->got = 0;
+  }
   log_info("%s: sync %u done: %llu records coming, %llu asked for", c->addr, s->id,
            (unsigned long long)d->will_send, (unsigned long long)d->wants);
-  if (d->status) log_warn("%s: sync %u: the peer could not decode the difference", c->addr, s->id);
+  if (d->status) { /* the fallback: each side offers all its hashes */
+    log_warn("%s: sync %u: the peer could not decode the difference; offering every record", c->addr, s->id);
+    if (!c->offer_seq) c->offer_seq = 1;
+  }
   session_free(s);
   c->out_sync = NULL;
   malloc_trim(0);
   ctl_sync_done(c);
+  peer_pump(c);
 }
 
 /* ---- receiving records ------------------------------------------------------------------------ */
@@ -517,7 +777,17 @@ static void verify_done(uv_work_t *w, int status) {
    * more to arrive, so that a large sync costs few commits (each one an
    * fsync) while a single pushed record still lands at once. */
   if (queued >= NODE_BATCH || n->stopping) node_commit(n);
-  else if (!uv_is_active((uv_handle_t *)&n->commit_timer)) uv_timer_start(&n->commit_timer, commit_soon, 20, 0);
+  else if (!uv_is_active((uv_handle_t *)&n->commit_timer))
+    uv_timer_start(&n->commit_timer, commit_soon, n->jobs ? 20 : 2, 0); /* nothing else coming: soon */
+}
+
+/* Received record bytes waiting for verification or commit, all peers
+ * together ([limits] max_rx_queue).  O(connections), once per RECORDS
+ * message and per commit. */
+static uint64_t rx_queued_all(const node *n) {
+  uint64_t t = 0;
+  for (const conn *c = n->conns; c; c = c->next) t += c->rx_queued;
+  return t;
 }
 
 static void on_records(conn *c, wire_records *wr) {
@@ -541,16 +811,17 @@ static void on_records(conn *c, wire_records *wr) {
     x->buf = b->data + off;
     x->len = len;
     off += len;
-    c->st.rx_records++;
+    c->st->rx_records++;
     if (rec_decode(x->buf, x->len, &x->r)) continue; /* counted, never stored */
     hashset_add(&c->seen, x->r.hash);
     b->n++;
   }
   b->bytes = total;
+  want_on_records(c, wr->n);
   b->toks_cap = total + STORE_TOKS_MAX;
   b->toks = malloc(b->toks_cap); /* NULL: tokens computed at commit */
   c->rx_queued += total;
-  if (c->rx_queued > NODE_RXQUEUE_MAX) c->read_paused = true;
+  if (c->rx_queued > NODE_RXQUEUE_MAX || rx_queued_all(n) > n->cfg.max_rx_queue) c->read_paused = true;
   /* Append: batches commit in arrival order. */
   rxbatch **pp = &n->batches;
   while (*pp) pp = &(*pp)->next;
@@ -592,33 +863,41 @@ void node_commit(node *n) {
     b = n->batches;
     n->batches = b->next;
     conn *c = b->c;
-    size_t fresh = 0, bad = 0;
+    size_t fresh = 0, bad = 0, dup = 0;
     int why = 0;
     for (uint32_t i = 0; i < b->n; i++, k++)
-      if (items[k].status == ST_NEW) fresh++;
+      if (e) continue; /* the transaction was rolled back: nothing to count */
+      else if (items[k].status == ST_NEW) fresh++;
+      else if (items[k].status == ST_KNOWN) dup++;
+      else if (items[k].status == ST_PENDING) c->st->rx_pending++;
       else if (items[k].status == ST_REJECTED) { bad++; why = items[k].err; }
+    c->st->rx_dup += dup;
     if (bad) /* an honest node never sends these: say so where operators look */
       log_warn("%s: rejected %zu invalid record(s) from this peer (%s)", c->addr, bad, stoa_strerror(why));
-    c->st.rx_new += fresh;
+    c->st->rx_new += fresh;
     c->rx_queued -= b->bytes;
     if (!e && !c->closing && c->state == CS_READY) {
       uint8_t m[16];
       size_t len;
       if (!wire_encode_u64(W_ACK, b->n, m, sizeof m, &len)) net_send_msg(c, m, len);
     }
-    if (c->rx_queued <= NODE_RXQUEUE_MAX / 2) net_resume(c);
     conn_unref(c);
     free(b->data);
     free(b->toks);
     free(b->items);
     free(b);
   }
+  /* Reading resumes when the peer's own queue and all peers' together are
+   * half empty (a peer may have been paused by the others' records). */
+  if (rx_queued_all(n) <= n->cfg.max_rx_queue / 2)
+    for (conn *c = n->conns; c; c = c->next)
+      if (c->rx_queued <= NODE_RXQUEUE_MAX / 2) net_resume(c);
   peer_push_new(n);
 }
 
 /* ---- push ----------------------------------------------------------------------------------------- */
 
-typedef struct follow_ctx { node *n; uint64_t last; } follow_ctx;
+typedef struct follow_ctx { node *n; uint64_t last; const trust_state *trust; } follow_ctx;
 
 static int follow_one(void *vctx, uint64_t seq, const uint8_t *buf, size_t len) {
   follow_ctx *f = vctx;
@@ -627,9 +906,12 @@ static int follow_one(void *vctx, uint64_t seq, const uint8_t *buf, size_t len) 
   if (rec_decode(buf, len, &r)) return 0;
   iblt_sketch_add(&f->n->sketch, r.hash);
   f->n->records++;
+  /* The address book (peers.c) learns from valid peer records only: a
+   * void one (its key revoked) is held but must not steer our dialing. */
+  if (r.h.kind == REC_PEER && f->trust && trust_check(f->trust, &r.h) == 0) peers_learn(f->n, &r);
   for (conn *c = f->n->conns; c; c = c->next)
     if (c->state == CS_READY && !c->closing && (c->peer_caps & WCAP_PUSH) && !hashset_has(&c->seen, r.hash))
-      sendq_push(c, r.hash);
+      sendq_push(c, r.hash, send_prio(&r));
   return 0;
 }
 
@@ -639,7 +921,7 @@ static int follow_one(void *vctx, uint64_t seq, const uint8_t *buf, size_t len) 
 void peer_push_new(node *n) {
   store_rd *rd;
   if (store_rd_begin(n->st, &rd)) return;
-  follow_ctx f = { n, n->seq };
+  follow_ctx f = { n, n->seq, store_trust(rd) };
   store_scan(rd, n->seq + 1, follow_one, &f);
   store_rd_end(rd);
   n->seq = f.last;
@@ -649,10 +931,23 @@ void peer_push_new(node *n) {
 
 /* ---- dispatch ---------------------------------------------------------------------------------------- */
 
-void peer_on_msg(conn *c, const uint8_t *buf, size_t len) {
-  static uint8_t out[32];
+static void dispatch(conn *c, wire_msg *mp, bool inner);
+
+/* A ZIP message: the next piece of the peer's zstd stream, holding one
+ * message.  Its output is bounded by raw_len <= WIRE_MSG_MAX. */
+static void on_zip(conn *c, const wire_zip *z) {
+  static uint8_t raw[WIRE_MSG_MAX + 1];
   wire_msg m;
-  size_t ol;
+  if (!c->node->cfg.zstd_level) { net_close(c, WERR_PROTOCOL, "ZIP without the zstd capability"); return; }
+  if (!c->zrx && zip_rx_new(&c->zrx)) { net_close(c, 0, "out of memory"); return; }
+  int e = zip_rx_msg(c->zrx, z->data, z->len, raw, sizeof raw, z->raw_len);
+  if (!e) e = wire_decode(raw, z->raw_len, &m);
+  if (e) { net_close(c, WERR_PROTOCOL, stoa_strerror(e)); return; }
+  dispatch(c, &m, true);
+}
+
+void peer_on_msg(conn *c, const uint8_t *buf, size_t len) {
+  wire_msg m;
   int e = wire_decode(buf, len, &m);
   if (e) { net_close(c, WERR_PROTOCOL, stoa_strerror(e)); return; }
   if (c->state == CS_HELLO) {
@@ -660,6 +955,13 @@ void peer_on_msg(conn *c, const uint8_t *buf, size_t len) {
     on_hello(c, &m.u.hello);
     return;
   }
+  dispatch(c, &m, false);
+}
+
+static void dispatch(conn *c, wire_msg *mp, bool inner) {
+  static uint8_t out[32];
+  wire_msg m = *mp;
+  size_t ol;
   switch (m.type) {
   case W_SYNC: on_sync(c, &m.u.sync); break;
   case W_MORE:
@@ -670,11 +972,25 @@ void peer_on_msg(conn *c, const uint8_t *buf, size_t len) {
     }
     break;
   case W_DONE: on_done(c, &m.u.done); break;
-  case W_WANT: enqueue_records(c, m.u.want.hashes, m.u.want.n); break;
+  case W_WANT:
+    c->last_want_ms = node_now_ms();
+    c->wanted += m.u.want.n;
+    enqueue_records(c, m.u.want.hashes, m.u.want.n);
+    /* Offer more once the peer has asked for most of what we offered. */
+    if (c->pw && c->pw->off && c->wanted + 1024 >= c->offered) offer_next(c);
+    break;
+  case W_OFFER: want_add(c, m.u.want.hashes, m.u.want.n); break;
+  case W_LIST: on_list(c, &m.u.list); break;
+  case W_ZIP:
+    if (inner) { net_close(c, WERR_PROTOCOL, "ZIP inside ZIP"); break; }
+    on_zip(c, &m.u.zip);
+    break;
   case W_RECORDS: on_records(c, &m.u.records); break;
   case W_ACK:
     if (c->nin) {
-      c->inflight -= c->inflight_msgs[0] <= c->inflight ? c->inflight_msgs[0] : c->inflight;
+      size_t a = c->inflight_msgs[0] <= c->inflight ? c->inflight_msgs[0] : c->inflight;
+      c->inflight -= a;
+      c->acked += a;
       memmove(c->inflight_msgs, c->inflight_msgs + 1, --c->nin * sizeof *c->inflight_msgs);
     }
     peer_pump(c);
@@ -692,7 +1008,36 @@ void peer_on_msg(conn *c, const uint8_t *buf, size_t len) {
   }
 }
 
+/* Every second: the window follows the acknowledged rate (about four
+ * seconds of it), so that a slow link holds little in flight - what a
+ * cut loses - while a fast one is not throttled; and stalled asking
+ * resumes. */
+void peer_tick(node *n) {
+  uint64_t now = node_now_ms();
+  for (conn *c = n->conns; c; c = c->next) {
+    if (c->state != CS_READY || c->closing) continue;
+    if (c->acked || !c->inflight) c->ack_rate = (c->ack_rate * 7 + c->acked * 3) / 10;
+    c->acked = 0;
+    c->rx_rate = (c->rx_rate * 7 + (c->st->rx_bytes - c->rx_mark) * 3) / 10;
+    c->rx_mark = c->st->rx_bytes;
+    uint64_t w = c->ack_rate * 4;
+    c->window = w < NODE_INFLIGHT_MIN ? NODE_INFLIGHT_MIN : w > NODE_INFLIGHT_MAX ? NODE_INFLIGHT_MAX : w;
+    want_tick(c, now);
+    /* The peer asked for nothing for a while and we have nothing to send:
+     * it may hold all we offered last.  Offer more. */
+    if (c->pw && c->pw->off && c->sendq_pos >= c->sendq_n && !c->inflight &&
+        now - c->last_offer_ms > 5000 && now - c->last_want_ms > 5000)
+      offer_next(c);
+    peer_pump(c);
+  }
+}
+
 void peer_on_closed(conn *c) {
+  want_detach(c);
+  zip_tx_free(c->ztx);
+  zip_rx_free(c->zrx);
+  c->ztx = NULL;
+  c->zrx = NULL;
   session_free(c->out_sync);
   session_free(c->in_sync);
   c->out_sync = c->in_sync = NULL;

@@ -25,6 +25,7 @@
 static const uint8_t wire__need[W__TYPE_MAX + 1] = {
   [W_HELLO] = 7, [W_SYNC] = 4, [W_MORE] = 2, [W_DONE] = 4, [W_WANT] = 1,
   [W_RECORDS] = 1, [W_ACK] = 1, [W_PING] = 1, [W_PONG] = 1, [W_ERROR] = 2,
+  [W_OFFER] = 1, [W_ZIP] = 2, [W_LIST] = 3,
 };
 
 /* A uint that must fit 32 bits: larger values are STOA_ETOOBIG. */
@@ -59,6 +60,7 @@ static int wire__bin(mp_reader *r, const uint8_t **b, uint32_t *len, uint32_t ma
 /* Known capability names; unknown ones are ignored (docs/protocol.md §3). */
 static uint32_t wire__cap_bit(const char *s, uint32_t n) {
   if (n == 4 && memcmp(s, "push", 4) == 0) return WCAP_PUSH;
+  if (n == 4 && memcmp(s, "zstd", 4) == 0) return WCAP_ZSTD;
   return 0;
 }
 
@@ -134,7 +136,20 @@ static int wire__dec_body(mp_reader *r, wire_msg *m) {
         (e = mp_read_uint(r, &m->u.done.will_send)))
       return e;
     return mp_read_uint(r, &m->u.done.wants);
-  case W_WANT: return wire__dec_want(r, &m->u.want);
+  case W_WANT: case W_OFFER: return wire__dec_want(r, &m->u.want);
+  case W_LIST: {
+    wire_want h;
+    if ((e = wire__u32(r, &m->u.list.session)) || (e = wire__dec_want(r, &h))) return e;
+    m->u.list.hashes = h.hashes;
+    m->u.list.n = h.n;
+    if ((e = wire__u32(r, &m->u.list.last))) return e;
+    m->u.list.last = m->u.list.last != 0; /* any non-zero: the final part */
+    return 0;
+  }
+  case W_ZIP:
+    if ((e = wire__u32(r, &m->u.zip.raw_len))) return e;
+    if (m->u.zip.raw_len == 0 || m->u.zip.raw_len > WIRE_MSG_MAX) return STOA_ETOOBIG;
+    return wire__bin(r, &m->u.zip.data, &m->u.zip.len, WIRE_MSG_MAX);
   case W_RECORDS: return wire__dec_records(r, &m->u.records);
   case W_ACK: return mp_read_uint(r, &m->u.ack);
   case W_PING: case W_PONG: return mp_read_uint(r, &m->u.nonce);
@@ -262,7 +277,9 @@ static bool wire__text_ok(const char *s, size_t n, size_t max) {
 }
 
 int wire_encode_hello(const wire_hello *h, uint8_t *out, size_t cap, size_t *len) {
-  static const struct { uint32_t bit; const char *name; } caps[] = { { WCAP_PUSH, "push" } };
+  static const struct { uint32_t bit; const char *name; } caps[] = {
+    { WCAP_PUSH, "push" }, { WCAP_ZSTD, "zstd" },
+  };
   uint32_t known = 0, ncaps = 0;
   wire__w w;
   for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
@@ -325,13 +342,36 @@ int wire_encode_done(const wire_done *d, uint8_t *out, size_t cap, size_t *len) 
   return wire__w_done(&w, len);
 }
 
-int wire_encode_want(const uint8_t *hashes, uint32_t n, uint8_t *out, size_t cap, size_t *len) {
+int wire_encode_hashes(int type, const uint8_t *hashes, uint32_t n, uint8_t *out, size_t cap, size_t *len) {
   wire__w w;
-  if (n > WIRE_WANT_MAX || (n && hashes == NULL)) return STOA_EINVAL;
+  if ((type != W_WANT && type != W_OFFER) || n > WIRE_WANT_MAX || (n && hashes == NULL)) return STOA_EINVAL;
   wire__w_init(&w, out, cap);
   wire__put_array(&w, 2);
-  wire__put_uint(&w, W_WANT);
+  wire__put_uint(&w, (uint64_t)type);
   wire__put_bin(&w, hashes, (size_t)n * HASH_LEN);
+  return wire__w_done(&w, len);
+}
+
+int wire_encode_list(const wire_list *l, uint8_t *out, size_t cap, size_t *len) {
+  wire__w w;
+  if (l->n > WIRE_WANT_MAX || (l->n && l->hashes == NULL) || l->last > 1) return STOA_EINVAL;
+  wire__w_init(&w, out, cap);
+  wire__put_array(&w, 4);
+  wire__put_uint(&w, W_LIST);
+  wire__put_uint(&w, l->session);
+  wire__put_bin(&w, l->hashes, (size_t)l->n * HASH_LEN);
+  wire__put_uint(&w, l->last);
+  return wire__w_done(&w, len);
+}
+
+int wire_encode_zip(uint32_t raw_len, const uint8_t *data, size_t n, uint8_t *out, size_t cap, size_t *len) {
+  wire__w w;
+  if (raw_len == 0 || raw_len > WIRE_MSG_MAX || (n && data == NULL)) return STOA_EINVAL;
+  wire__w_init(&w, out, cap);
+  wire__put_array(&w, 3);
+  wire__put_uint(&w, W_ZIP);
+  wire__put_uint(&w, raw_len);
+  wire__put_bin(&w, data, n);
   return wire__w_done(&w, len);
 }
 
@@ -376,7 +416,7 @@ const char *wire_type_name(int type) {
   static const char *const names[W__TYPE_MAX + 1] = {
     [W_HELLO] = "HELLO", [W_SYNC] = "SYNC", [W_MORE] = "MORE", [W_DONE] = "DONE",
     [W_WANT] = "WANT", [W_RECORDS] = "RECORDS", [W_ACK] = "ACK", [W_PING] = "PING",
-    [W_PONG] = "PONG", [W_ERROR] = "ERROR",
+    [W_PONG] = "PONG", [W_ERROR] = "ERROR", [W_OFFER] = "OFFER", [W_ZIP] = "ZIP", [W_LIST] = "LIST",
   };
   if (type < W_HELLO || type > W__TYPE_MAX) return "UNKNOWN";
   return names[type];

@@ -30,11 +30,12 @@
 
 enum wire_type {
   W_HELLO = 1, W_SYNC, W_MORE, W_DONE, W_WANT, W_RECORDS, W_ACK, W_PING, W_PONG, W_ERROR,
-  W__TYPE_MAX = W_ERROR
+  W_OFFER, W_ZIP, W_LIST,
+  W__TYPE_MAX = W_LIST
 };
 
 /* Capabilities, as bits; on the wire as strings. */
-enum wire_cap { WCAP_PUSH = 1u << 0 };
+enum wire_cap { WCAP_PUSH = 1u << 0, WCAP_ZSTD = 1u << 1 };
 
 enum wire_err {
   WERR_PROTOCOL = 1, WERR_VERSION, WERR_UNTRUSTED, WERR_BUSY, WERR_SHUTDOWN
@@ -69,10 +70,25 @@ typedef struct wire_done {
   uint64_t will_send, wants;
 } wire_done;
 
-typedef struct wire_want {
+typedef struct wire_want {              /* WANT and OFFER */
   const uint8_t *hashes;                /* n * HASH_LEN bytes */
   uint32_t n;
 } wire_want;
+
+/* LIST: part of the sender's whole set, instead of coded symbols. */
+typedef struct wire_list {
+  uint32_t session;
+  const uint8_t *hashes;                /* n * HASH_LEN bytes */
+  uint32_t n;
+  uint32_t last;                        /* 1 on the final part */
+} wire_list;
+
+/* ZIP: one message compressed in the connection's zstd stream. */
+typedef struct wire_zip {
+  uint32_t raw_len;                     /* the inner message's length */
+  const uint8_t *data;
+  uint32_t len;
+} wire_zip;
 
 /* The records of a RECORDS message: iterate with wire_records_next. */
 typedef struct wire_records {
@@ -93,7 +109,9 @@ typedef struct wire_msg {
     wire_sync sync;
     wire_more more;
     wire_done done;
-    wire_want want;
+    wire_want want;                     /* W_WANT, W_OFFER */
+    wire_zip zip;
+    wire_list list;
     wire_records records;
     uint64_t ack;                       /* W_ACK: records committed */
     uint64_t nonce;                     /* W_PING, W_PONG */
@@ -123,7 +141,11 @@ int wire_encode_hello(const wire_hello *h, uint8_t *out, size_t cap, size_t *len
 int wire_encode_sync(const wire_sync *s, uint8_t *out, size_t cap, size_t *len);
 int wire_encode_more(const wire_more *m, uint8_t *out, size_t cap, size_t *len);
 int wire_encode_done(const wire_done *d, uint8_t *out, size_t cap, size_t *len);
-int wire_encode_want(const uint8_t *hashes, uint32_t n, uint8_t *out, size_t cap, size_t *len);
+/* type is W_WANT or W_OFFER. */
+int wire_encode_hashes(int type, const uint8_t *hashes, uint32_t n, uint8_t *out, size_t cap, size_t *len);
+#define wire_encode_want(h, n, o, c, l) wire_encode_hashes(W_WANT, h, n, o, c, l)
+int wire_encode_list(const wire_list *l, uint8_t *out, size_t cap, size_t *len);
+int wire_encode_zip(uint32_t raw_len, const uint8_t *data, size_t n, uint8_t *out, size_t cap, size_t *len);
 int wire_encode_records(const uint8_t *const *recs, const size_t *lens, uint32_t n,
                         uint8_t *out, size_t cap, size_t *len);
 int wire_encode_u64(int type, uint64_t v, uint8_t *out, size_t cap, size_t *len); /* ACK, PING, PONG */
@@ -133,6 +155,8 @@ int wire_encode_error(uint32_t code, const char *reason, uint8_t *out, size_t ca
  * WIRE_RECORDS_OVERHEAD + sum(len + 5) <= WIRE_MSG_MAX. */
 #define WIRE_RECORDS_OVERHEAD 8
 #define WIRE_RECORD_OVERHEAD 5
+/* ZIP adds at most this much around its data. */
+#define WIRE_ZIP_OVERHEAD 12
 
 const char *wire_type_name(int type);
 

@@ -60,7 +60,12 @@
 #include "proto/err.h"
 #include "proto/record.h"
 #include "proto/schema.h"
+#include "proto/wire.h"
+#include "proto/zip.h"
 #include "store/store.h"
+
+#include <zdict.h>
+#include <zstd.h>
 
 #define BATCH 4096
 
@@ -1806,6 +1811,111 @@ static size_t env_size(const char *name, size_t def) {
   return v && *v ? (size_t)strtoull(v, NULL, 10) : def;
 }
 
+/*
+ * bench_node zip BUNDLE: what compression of record batches gains on the
+ * wire (issue 4).  The records of BUNDLE go (1) as RECORDS messages of up
+ * to ZIP_RAW_MAX bytes through one zip.c stream per level, as stoad sends
+ * a sync; (2) one record per message through one stream, as pushes go on a
+ * long-lived connection; (3) one record per message compressed alone with
+ * a dictionary trained on the first 2,000 records, the alternative a
+ * dictionary would offer; (4) the same without a dictionary.
+ */
+static void zip_bench(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) die("%s: %s", path, strerror(errno));
+  fseek(f, 0, SEEK_END);
+  long fl = ftell(f);
+  rewind(f);
+  uint8_t *file = xmalloc((size_t)fl + 1);
+  if (fread(file, 1, (size_t)fl, f) != (size_t)fl) die("%s: short read", path);
+  fclose(f);
+  bundle_reader br;
+  if (bundle_reader_init(&br, file, (size_t)fl)) die("%s: not a bundle", path);
+  size_t n = 0, cap = 0;
+  const uint8_t **recs = NULL;
+  size_t *lens = NULL, raw_total = 0;
+  const uint8_t *b;
+  size_t bl;
+  while (bundle_reader_next(&br, &b, &bl) == 1) {
+    if (n == cap) {
+      cap = cap ? cap * 2 : 4096;
+      recs = realloc(recs, cap * sizeof *recs);
+      lens = realloc(lens, cap * sizeof *lens);
+      if (!recs || !lens) die("out of memory");
+    }
+    recs[n] = b;
+    lens[n++] = bl;
+    raw_total += bl;
+  }
+  printf("%zu records, %zu bytes (%.0f per record)\n", n, raw_total, (double)raw_total / (double)n);
+  static uint8_t msg[WIRE_MSG_MAX], z[WIRE_MSG_MAX];
+  int levels[] = { 1, 3, 9 };
+  for (size_t li = 0; li < 3; li++) {
+    zip_tx *zt;
+    if (zip_tx_new(&zt, levels[li])) die("zip_tx_new");
+    size_t in = 0, out = 0, i = 0;
+    double t0 = now_s();
+    while (i < n) {
+      size_t tot = WIRE_RECORDS_OVERHEAD, k = 0, len, zl;
+      while (i + k < n && k < WIRE_RECORDS_MAX && tot + lens[i + k] + WIRE_RECORD_OVERHEAD <= ZIP_RAW_MAX)
+        tot += lens[i + k++] + WIRE_RECORD_OVERHEAD;
+      if (wire_encode_records(recs + i, lens + i, (uint32_t)k, msg, sizeof msg, &len)) die("encode");
+      if (zip_tx_msg(zt, msg, len, z, sizeof z - WIRE_ZIP_OVERHEAD, &zl)) die("zip");
+      in += len;
+      out += zl + WIRE_ZIP_OVERHEAD;
+      i += k;
+    }
+    double t = now_s() - t0;
+    printf("sync batches, zstd level %d: %.2f:1 (%zu -> %zu bytes), %.0f MB/s\n", levels[li],
+           (double)in / (double)out, in, out, (double)in / t / 1e6);
+    zip_tx_free(zt);
+  }
+  size_t m = n < 12000 ? n : 12000, train = m / 6, in = 0, out = 0, len, zl;
+  zip_tx *zt;
+  if (zip_tx_new(&zt, 3)) die("zip_tx_new");
+  for (size_t i = train; i < m; i++) {
+    if (wire_encode_records(recs + i, lens + i, 1, msg, sizeof msg, &len)) die("encode");
+    if (zip_tx_msg(zt, msg, len, z, sizeof z - WIRE_ZIP_OVERHEAD, &zl)) die("zip");
+    in += len;
+    out += zl + WIRE_ZIP_OVERHEAD;
+  }
+  zip_tx_free(zt);
+  printf("pushes, one record per message, one stream: %.2f:1\n", (double)in / (double)out);
+  /* A dictionary trained on the first records, used on the others. */
+  size_t tl = 0;
+  for (size_t i = 0; i < train; i++) tl += lens[i];
+  uint8_t *samples = xmalloc(tl + 1);
+  size_t *ss = xmalloc(train * sizeof *ss + 1), off = 0;
+  for (size_t i = 0; i < train; i++) { memcpy(samples + off, recs[i], lens[i]); off += lens[i]; ss[i] = lens[i]; }
+  static uint8_t dict[112640];
+  size_t dl = ZDICT_trainFromBuffer(dict, sizeof dict, samples, ss, (unsigned)train);
+  ZSTD_CCtx *cc = ZSTD_createCCtx();
+  size_t dict_out = 0, plain_out = 0;
+  if (!ZDICT_isError(dl)) {
+    ZSTD_CDict *cd = ZSTD_createCDict(dict, dl, 3);
+    for (size_t i = train; i < m; i++) {
+      size_t r = ZSTD_compress_usingCDict(cc, z, sizeof z, recs[i], lens[i], cd);
+      size_t r2 = ZSTD_compressCCtx(cc, msg, sizeof msg, recs[i], lens[i], 3);
+      if (ZSTD_isError(r) || ZSTD_isError(r2)) die("zstd");
+      dict_out += r + WIRE_ZIP_OVERHEAD;
+      plain_out += r2 + WIRE_ZIP_OVERHEAD;
+    }
+    ZSTD_freeCDict(cd);
+    size_t rin = 0;
+    for (size_t i = train; i < m; i++) rin += lens[i];
+    printf("one record alone, trained %zu-byte dictionary: %.2f:1; alone without one: %.2f:1\n", dl,
+           (double)rin / (double)dict_out, (double)rin / (double)plain_out);
+  } else {
+    printf("dictionary training failed: %s\n", ZDICT_getErrorName(dl));
+  }
+  ZSTD_freeCCtx(cc);
+  free(samples);
+  free(ss);
+  free(recs);
+  free(lens);
+  free(file);
+}
+
 static void usage(void) {
   fprintf(stderr,
           "usage: bench_node all --stoa PATH --dir DIR [--records N] [--entries N] [--queries N]\n"
@@ -1813,6 +1923,7 @@ static void usage(void) {
           "       bench_node verify [--seconds S]\n"
           "       bench_node bundle HOME OUT N   (N records of HOME's editor into a bundle)\n"
           "       bench_node ingest STORE_DIR BUNDLE   (store_ingest alone, signatures not checked)\n"
+          "       bench_node zip BUNDLE   (compression of record batches and pushes)\n"
           "Environment: BENCH_RECORDS, BENCH_ENTRIES, BENCH_QUERIES, BENCH_VERIFY_SECONDS, BENCH_SEED,\n"
           "BENCH_BUILD_VERIFY=1.\n");
   exit(2);
@@ -1838,6 +1949,11 @@ int main(int argc, char **argv) {
     double t = ingest_only(argv[2], argv[3], &fresh, &cpu, &wr);
     printf("store_ingest: %zu new in %.2f s (%.2f s CPU; %.0f MB written by LMDB, %.0f MB by the device) = %.0f new/s\n",
            fresh, t, cpu, (double)wr.wchar / 1e6, (double)wr.dev / 1e6, (double)fresh / t);
+    return 0;
+  }
+  if (!strcmp(mode, "zip")) {
+    if (argc != 3) usage();
+    zip_bench(argv[2]);
     return 0;
   }
   if (!strcmp(mode, "bundle")) { /* bench_node bundle HOME OUT N: for scripts/bench-sync */

@@ -96,12 +96,20 @@ static void check_views(const uint8_t *buf, size_t len, const wire_msg *m) {
     assert_true(m->u.hello.agent_len <= WIRE_AGENT_MAX);
     assert_inside(buf, len, m->u.hello.agent, m->u.hello.agent_len);
     assert_true(mp_utf8_valid((const uint8_t *)m->u.hello.agent, m->u.hello.agent_len));
-    assert_true((m->u.hello.caps & ~(uint32_t)WCAP_PUSH) == 0);
+    assert_true((m->u.hello.caps & ~(uint32_t)(WCAP_PUSH | WCAP_ZSTD)) == 0);
     break;
   case W_SYNC: assert_inside(buf, len, m->u.sync.syms, m->u.sync.syms_len); break;
-  case W_WANT:
+  case W_WANT: case W_OFFER:
     assert_true(m->u.want.n <= WIRE_WANT_MAX);
     assert_inside(buf, len, m->u.want.hashes, (size_t)m->u.want.n * HASH_LEN);
+    break;
+  case W_LIST:
+    assert_true(m->u.list.n <= WIRE_WANT_MAX && m->u.list.last <= 1);
+    assert_inside(buf, len, m->u.list.hashes, (size_t)m->u.list.n * HASH_LEN);
+    break;
+  case W_ZIP:
+    assert_true(m->u.zip.raw_len >= 1 && m->u.zip.raw_len <= WIRE_MSG_MAX);
+    assert_inside(buf, len, m->u.zip.data, m->u.zip.len);
     break;
   case W_RECORDS: {
     wire_records r = m->u.records;
@@ -153,9 +161,16 @@ static bool msg_equal(const wire_msg *a, const wire_msg *b) {
   case W_DONE:
     return a->u.done.session == b->u.done.session && a->u.done.status == b->u.done.status &&
            a->u.done.will_send == b->u.done.will_send && a->u.done.wants == b->u.done.wants;
-  case W_WANT:
+  case W_WANT: case W_OFFER:
     return same_bytes(a->u.want.hashes, (size_t)a->u.want.n * HASH_LEN, b->u.want.hashes,
                       (size_t)b->u.want.n * HASH_LEN);
+  case W_LIST:
+    return a->u.list.session == b->u.list.session && a->u.list.last == b->u.list.last &&
+           same_bytes(a->u.list.hashes, (size_t)a->u.list.n * HASH_LEN, b->u.list.hashes,
+                      (size_t)b->u.list.n * HASH_LEN);
+  case W_ZIP:
+    return a->u.zip.raw_len == b->u.zip.raw_len &&
+           same_bytes(a->u.zip.data, a->u.zip.len, b->u.zip.data, b->u.zip.len);
   case W_RECORDS: {
     wire_records x = a->u.records, y = b->u.records;
     const uint8_t *p, *q;
@@ -188,7 +203,9 @@ static int encode_msg(const wire_msg *m, uint8_t *out, size_t cap, size_t *len) 
   case W_SYNC: return wire_encode_sync(&m->u.sync, out, cap, len);
   case W_MORE: return wire_encode_more(&m->u.more, out, cap, len);
   case W_DONE: return wire_encode_done(&m->u.done, out, cap, len);
-  case W_WANT: return wire_encode_want(m->u.want.hashes, m->u.want.n, out, cap, len);
+  case W_WANT: case W_OFFER: return wire_encode_hashes(m->type, m->u.want.hashes, m->u.want.n, out, cap, len);
+  case W_LIST: return wire_encode_list(&m->u.list, out, cap, len);
+  case W_ZIP: return wire_encode_zip(m->u.zip.raw_len, m->u.zip.data, m->u.zip.len, out, cap, len);
   case W_RECORDS: {
     wire_records r = m->u.records;
     uint32_t n = 0;
@@ -775,6 +792,9 @@ static const uint8_t layout[W__TYPE_MAX + 1][8] = {
   [W_RECORDS] = { EK_RECS },
   [W_ACK] = { EK_U64 }, [W_PING] = { EK_U64 }, [W_PONG] = { EK_U64 },
   [W_ERROR] = { EK_U32, EK_STR },
+  [W_OFFER] = { EK_WANT },
+  [W_ZIP] = { EK_U32, EK_SYMS },
+  [W_LIST] = { EK_U32, EK_WANT, EK_U32 },  /* last: any uint, read as a flag */
 };
 static size_t nelems(int type) {
   size_t n = 0;

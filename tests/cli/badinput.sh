@@ -310,7 +310,8 @@ ED=$(whoami_field "$A" editor_key)
 ok --home "$A" key revoke --role editor "$ED"
 snapshot "$A" a.snap
 s --home "$A" add org --name "After Revocation" --country FR --type ngo
-expect_err_contains "pending"
+expect_rc 6
+expect_err_contains "not endorsed by its network"
 ok --home "$A" --json search after revocation
 expect_eq "entry of a revoked editor" "$(json 'len(d)')" 0
 expect_unchanged "$A" a.snap
