@@ -23,7 +23,7 @@
 #define NODE_PING_MS 30000
 #define NODE_DEAD_MS 90000
 #define NODE_INFLIGHT_MAX (8u << 20)    /* unacknowledged record bytes per peer, at most */
-#define NODE_INFLIGHT_MIN (128u << 10)  /* ... and at least (the window adapts between) */
+#define NODE_INFLIGHT_MIN (32u << 10)   /* ... and at least (the window adapts between) */
 #define NODE_WANT_WINDOW 16384          /* hashes asked for and not yet answered, at most */
 #define NODE_SENDQ_MAX (1u << 20)       /* records a peer may have asked us for */
 #define NODE_WANT_LIST_MAX (1u << 20)   /* hashes remembered per peer */
@@ -132,6 +132,7 @@ typedef struct peer_want {
   uint32_t off_chunk;
   uint64_t come, got;                   /* records the peer said it would offer
                                          * (its DONE), and records received since */
+  uint64_t got_ms;                      /* when records last came from it */
 } peer_want;
 typedef struct conn {
   struct node *node;
@@ -181,6 +182,8 @@ typedef struct conn {
   uint32_t want_chunk;                  /* size of the next WANT: it grows */
   uint64_t last_offer_ms, last_want_ms; /* pacing of OFFER when no WANT comes */
   uint64_t offered, wanted;             /* hashes offered to it, asked of us */
+  size_t off_start;                     /* pw->off_pos when this connection's offers began */
+  uint64_t wanted_base;                 /* wanted then */
   size_t *inflight_msgs;                /* bytes per unacknowledged RECORDS */
   size_t nin, capin;
   /* records received, being verified or waiting for commit */

@@ -14,6 +14,9 @@
 #include "proto/err.h"
 #include "proto/trust.h"
 
+/* Offers run at most about this many hashes ahead of what the peer asked
+ * for: what a cut may waste (16 KB) against one round trip per part. */
+#define OFFER_CHUNK_MAX 512
 #define EXT_CHUNK 16384                 /* symbols computed at once past the cache */
 #define OUT_HIGH (1u << 20)             /* queued bytes above which we stop adding */
 
@@ -312,6 +315,9 @@ void peer_pump(conn *c) {
    * no frame is a burst far above the cap. */
   size_t msg_max = c->ztx ? ZIP_RAW_MAX : WIRE_MSG_MAX, cap_max = out_high(c) / 4;
   if (cap_max < msg_max) msg_max = cap_max < 8192 ? 8192 : cap_max;
+  /* On a slow link, two messages to a window: a cut loses less, and the
+   * next message is on its way while the last is acknowledged. */
+  if (c->window / 2 < msg_max) msg_max = c->window / 2 < 8192 ? 8192 : c->window / 2;
   store_rd *rd;
   if (store_rd_begin(n->st, &rd)) return;
   while (c->sendq_pos < c->sendq_n && c->inflight < c->window && c->out_bytes < high) {
@@ -516,13 +522,9 @@ static void offer_next(conn *c) {
   static uint8_t msg[WIRE_MSG_MAX];
   peer_want *w = c->pw;
   size_t len;
-  if (!w || !w->off || c->state != CS_READY || c->closing) return;
-  if (w->off_pos >= w->off_n) {
-    free(w->off);
-    w->off = NULL;
-    w->off_n = w->off_pos = 0;
-    return;
-  }
+  /* All offered: the list stays until the peer has asked for all of it
+   * (want_detach), as the last parts may yet be lost in a cut. */
+  if (!w || !w->off || w->off_pos >= w->off_n || c->state != CS_READY || c->closing) return;
   size_t k = w->off_n - w->off_pos;
   if (k > w->off_chunk) k = w->off_chunk;
   if (wire_encode_hashes(W_OFFER, w->off + w->off_pos * HASH_LEN, (uint32_t)k, msg, sizeof msg, &len)) return;
@@ -530,7 +532,7 @@ static void offer_next(conn *c) {
   c->last_offer_ms = node_now_ms();
   c->offered += k;
   w->off_pos += k;
-  w->off_chunk = w->off_chunk * 2 > WIRE_WANT_MAX ? WIRE_WANT_MAX : w->off_chunk * 2;
+  w->off_chunk = w->off_chunk * 2 > OFFER_CHUNK_MAX ? OFFER_CHUNK_MAX : w->off_chunk * 2;
 }
 
 /* Orders hashes of records we hold as we would send them (trust records,
@@ -575,6 +577,8 @@ static void finish_diff(conn *c, sync_session *s, const uint8_t *want, uint32_t 
       memcpy(w->off, give, (size_t)nl * HASH_LEN);
       w->off_n = nl;
       w->off_chunk = 64;
+      c->off_start = 0;
+      c->wanted_base = c->wanted;
       offer_next(c);
     }
   } else { /* a second connection to the same node: no state, all at once */
@@ -712,6 +716,7 @@ static void on_done(conn *c, const wire_done *d) {
   if (c->pw) { /* it offers them a part at a time: count them as coming */
     c->pw->come = d->will_send;
     c->pw->got = 0;
+    c->pw->got_ms = node_now_ms();
   }
   log_info("%s: sync %u done: %llu records coming, %llu asked for", c->addr, s->id,
            (unsigned long long)d->will_send, (unsigned long long)d->wants);
@@ -977,7 +982,7 @@ static void dispatch(conn *c, wire_msg *mp, bool inner) {
     c->wanted += m.u.want.n;
     enqueue_records(c, m.u.want.hashes, m.u.want.n);
     /* Offer more once the peer has asked for most of what we offered. */
-    if (c->pw && c->pw->off && c->wanted + 1024 >= c->offered) offer_next(c);
+    if (c->pw && c->pw->off && c->wanted + OFFER_CHUNK_MAX / 2 >= c->offered) offer_next(c);
     break;
   case W_OFFER: want_add(c, m.u.want.hashes, m.u.want.n); break;
   case W_LIST: on_list(c, &m.u.list); break;
@@ -991,6 +996,9 @@ static void dispatch(conn *c, wire_msg *mp, bool inner) {
       size_t a = c->inflight_msgs[0] <= c->inflight ? c->inflight_msgs[0] : c->inflight;
       c->inflight -= a;
       c->acked += a;
+      /* Between ticks the window grows by what is acknowledged (it doubles
+       * each round trip); each tick sets it from the measured rate. */
+      c->window = c->window + a > NODE_INFLIGHT_MAX ? NODE_INFLIGHT_MAX : c->window + a;
       memmove(c->inflight_msgs, c->inflight_msgs + 1, --c->nin * sizeof *c->inflight_msgs);
     }
     peer_pump(c);

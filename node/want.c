@@ -77,10 +77,9 @@ void want_attach(conn *c) {
   c->pw = w;
   want__filter(n, w);
   w->pos = 0; /* what the last connection asked for may not have come */
-  if (w->off) { /* our last offers may have been lost in the cut: again */
-    w->off_pos = w->off_pos > 2 * WIRE_WANT_MAX ? w->off_pos - 2 * WIRE_WANT_MAX : 0;
-    w->off_chunk = 64;
-  }
+  if (w->off) w->off_chunk = 64;
+  c->off_start = w->off_pos;
+  c->wanted_base = c->wanted;
   c->want_out = 0;
   c->last_records_ms = node_now_ms();
 }
@@ -88,6 +87,19 @@ void want_attach(conn *c) {
 void want_detach(conn *c) {
   if (!c->pw) return;
   c->pw->active = false;
+  /* Offers the peer did not ask for may have been lost in the cut: the
+   * next connection offers again from the first hash not asked for (the
+   * peer asks in the order offered; it skips what it holds, so this may
+   * repeat a few). */
+  if (c->pw->off) {
+    size_t sure = c->off_start + (size_t)(c->wanted - c->wanted_base);
+    if (sure < c->pw->off_pos) c->pw->off_pos = sure;
+    if (sure >= c->pw->off_n) { /* it asked for everything: done */
+      free(c->pw->off);
+      c->pw->off = NULL;
+      c->pw->off_n = c->pw->off_pos = 0;
+    }
+  }
   if (!c->pw->n && !c->pw->off && !want__told(c->pw)) { /* forget empty ones; keep the others */
     node *n = c->node;
     for (peer_want **pp = &n->wants; *pp; pp = &(*pp)->next)
@@ -168,16 +180,24 @@ void want_pump(conn *c) {
 
 void want_on_records(conn *c, uint32_t n) {
   c->want_out = n >= c->want_out ? 0 : c->want_out - n;
-  if (c->pw) c->pw->got += n;
+  if (c->pw) {
+    c->pw->got += n;
+    c->pw->got_ms = node_now_ms();
+  }
   c->last_records_ms = node_now_ms();
   if (c->pw && c->pw->pos < c->pw->n) want_pump(c);
   else if (c->want_out == 0) want_pump(c);
 }
 
 void want_tick(conn *c, uint64_t now) {
-  if ((c->want_out || (c->pw && want__told(c->pw))) && now - c->last_records_ms > WANT_QUIET_MS) {
+  /* A promise not kept for two minutes, across reconnections (the offers
+   * may have been lost with a peer's restart): a sync will tell. */
+  if (c->pw && want__told(c->pw) && now - c->pw->got_ms > WANT_QUIET_MS) {
+    c->pw->come = 0;
+    want_pump(c);
+  }
+  if (c->want_out && now - c->last_records_ms > WANT_QUIET_MS) {
     c->want_out = 0;
-    if (c->pw) c->pw->come = 0; /* a promise not kept: a sync will tell */
     c->last_records_ms = now;
     want_pump(c);
   }
