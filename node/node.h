@@ -24,6 +24,7 @@
 #define NODE_DEAD_MS 90000
 #define NODE_INFLIGHT_MAX (8u << 20)    /* unacknowledged record bytes per peer, at most */
 #define NODE_INFLIGHT_MIN (32u << 10)   /* ... and at least (the window adapts between) */
+#define OFFER_CHUNK_MAX 512             /* hashes an OFFER runs ahead of the WANTs, about */
 #define NODE_WANT_WINDOW 16384          /* hashes asked for and not yet answered, at most */
 #define NODE_SENDQ_MAX (1u << 20)       /* records a peer may have asked us for */
 #define NODE_WANT_LIST_MAX (1u << 20)   /* hashes remembered per peer */
@@ -130,9 +131,9 @@ typedef struct peer_want {
   uint8_t *off;
   size_t off_n, off_pos;
   uint32_t off_chunk;
-  uint64_t come, got;                   /* records the peer said it would offer
-                                         * (its DONE), and records received since */
-  uint64_t got_ms;                      /* when records last came from it */
+  uint64_t come, got;                   /* hashes the peer said it would offer
+                                         * (its DONE), and offered since */
+  uint64_t got_ms;                      /* when offers or records last came from it */
 } peer_want;
 typedef struct conn {
   struct node *node;
@@ -276,6 +277,7 @@ void peer_tick(node *n);                /* windows, stalled asking: every second
 void want_attach(conn *c);              /* after the handshake: the peer's list */
 void want_detach(conn *c);
 void want_add(conn *c, const uint8_t *hashes, size_t n); /* we lack these, the peer has them */
+void want_offered(conn *c, const uint8_t *hashes, size_t n); /* an OFFER: want_add, and counted */
 void want_clear(conn *c);               /* a new sync result replaces the list */
 void want_pump(conn *c);                /* ask within the window */
 void want_on_records(conn *c, uint32_t n);

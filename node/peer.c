@@ -14,9 +14,6 @@
 #include "proto/err.h"
 #include "proto/trust.h"
 
-/* Offers run at most about this many hashes ahead of what the peer asked
- * for: what a cut may waste (16 KB) against one round trip per part. */
-#define OFFER_CHUNK_MAX 512
 #define EXT_CHUNK 16384                 /* symbols computed at once past the cache */
 #define OUT_HIGH (1u << 20)             /* queued bytes above which we stop adding */
 
@@ -572,6 +569,7 @@ static void finish_diff(conn *c, sync_session *s, const uint8_t *want, uint32_t 
   peer_want *w = c->pw;
   if (w) { /* offered a part at a time, at the pace of the transfer */
     free(w->off);
+    w->off = NULL;
     w->off_n = w->off_pos = 0;
     if (nl && (w->off = malloc((size_t)nl * HASH_LEN))) {
       memcpy(w->off, give, (size_t)nl * HASH_LEN);
@@ -984,7 +982,7 @@ static void dispatch(conn *c, wire_msg *mp, bool inner) {
     /* Offer more once the peer has asked for most of what we offered. */
     if (c->pw && c->pw->off && c->wanted + OFFER_CHUNK_MAX / 2 >= c->offered) offer_next(c);
     break;
-  case W_OFFER: want_add(c, m.u.want.hashes, m.u.want.n); break;
+  case W_OFFER: want_offered(c, m.u.want.hashes, m.u.want.n); break;
   case W_LIST: on_list(c, &m.u.list); break;
   case W_ZIP:
     if (inner) { net_close(c, WERR_PROTOCOL, "ZIP inside ZIP"); break; }

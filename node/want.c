@@ -41,8 +41,8 @@ static peer_want *want__find(node *n, const uint8_t key[32], bool create) {
   return w;
 }
 
-/* Records the peer said it would offer (its DONE) and has not sent yet:
- * while there are, a sync would only find them again. */
+/* Hashes the peer said it would offer (its DONE) and has not offered
+ * yet: while there are, a sync would only find them again. */
 static uint64_t want__told(const peer_want *w) {
   return w->come > w->got ? w->come - w->got : 0;
 }
@@ -89,16 +89,15 @@ void want_detach(conn *c) {
   c->pw->active = false;
   /* Offers the peer did not ask for may have been lost in the cut: the
    * next connection offers again from the first hash not asked for (the
-   * peer asks in the order offered; it skips what it holds, so this may
-   * repeat a few). */
+   * peer asks in the order offered and skips what it holds).  The list is
+   * dropped when a new sync replaces it. */
   if (c->pw->off) {
-    size_t sure = c->off_start + (size_t)(c->wanted - c->wanted_base);
-    if (sure < c->pw->off_pos) c->pw->off_pos = sure;
-    if (sure >= c->pw->off_n) { /* it asked for everything: done */
-      free(c->pw->off);
-      c->pw->off = NULL;
-      c->pw->off_n = c->pw->off_pos = 0;
-    }
+    /* The peer asks again, on each connection, for what it asked for and
+     * did not get, so `wanted` may count more than our offers: go back
+     * at least the last two parts as well. */
+    size_t sure = c->off_start + (size_t)(c->wanted - c->wanted_base), pos = c->pw->off_pos;
+    size_t back = pos > 2 * OFFER_CHUNK_MAX ? pos - 2 * OFFER_CHUNK_MAX : 0;
+    c->pw->off_pos = sure < back ? sure : back;
   }
   if (!c->pw->n && !c->pw->off && !want__told(c->pw)) { /* forget empty ones; keep the others */
     node *n = c->node;
@@ -113,6 +112,14 @@ void want_detach(conn *c) {
 void want_clear(conn *c) {
   if (c->pw) want__reset(c->pw);
   c->want_out = 0;
+}
+
+void want_offered(conn *c, const uint8_t *hashes, size_t n) {
+  if (c->pw) {
+    c->pw->got += n;
+    c->pw->got_ms = node_now_ms();
+  }
+  want_add(c, hashes, n);
 }
 
 void want_add(conn *c, const uint8_t *hashes, size_t n) {
@@ -180,10 +187,7 @@ void want_pump(conn *c) {
 
 void want_on_records(conn *c, uint32_t n) {
   c->want_out = n >= c->want_out ? 0 : c->want_out - n;
-  if (c->pw) {
-    c->pw->got += n;
-    c->pw->got_ms = node_now_ms();
-  }
+  if (c->pw) c->pw->got_ms = node_now_ms();
   c->last_records_ms = node_now_ms();
   if (c->pw && c->pw->pos < c->pw->n) want_pump(c);
   else if (c->want_out == 0) want_pump(c);

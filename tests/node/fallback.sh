@@ -90,6 +90,11 @@ wait_converged a b c
 grep -q "sets differ (a list of" "$T/a.log" || fail "a did not receive c's list"
 expect_eq "records c received that it held" "$(status_of c "sum(p['rx_dup'] for p in d['peers'])")" 0
 
+step "two more syncs with nothing to offer (a's offer list, once given, is dropped cleanly)"
+ok --home "$T/c" sync
+ok --home "$T/c" sync
+daemon_up a || fail "a died"
+
 step "verify, and stop cleanly"
 for n in a b c; do ok --home "$T/$n" verify; done
 stop_all
