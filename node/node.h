@@ -182,9 +182,10 @@ typedef struct conn {
   uint64_t offer_seq;                   /* offering all our hashes from here (0: not) */
   uint32_t want_chunk;                  /* size of the next WANT: it grows */
   uint64_t last_offer_ms, last_want_ms; /* pacing of OFFER when no WANT comes */
-  uint64_t offered, wanted;             /* hashes offered to it, asked of us */
+  uint64_t offered;                     /* hashes offered to it on this connection */
   size_t off_start;                     /* pw->off_pos when this connection's offers began */
-  uint64_t wanted_base;                 /* wanted then */
+  hashset offered_set;                  /* hashes offered on this connection */
+  uint64_t offered_asked;               /* how many of them it asked for */
   size_t *inflight_msgs;                /* bytes per unacknowledged RECORDS */
   size_t nin, capin;
   /* records received, being verified or waiting for commit */

@@ -528,6 +528,7 @@ static void offer_next(conn *c) {
   net_send_msg(c, msg, len);
   c->last_offer_ms = node_now_ms();
   c->offered += k;
+  for (size_t i = 0; i < k; i++) hashset_add(&c->offered_set, w->off + (w->off_pos + i) * HASH_LEN);
   w->off_pos += k;
   w->off_chunk = w->off_chunk * 2 > OFFER_CHUNK_MAX ? OFFER_CHUNK_MAX : w->off_chunk * 2;
 }
@@ -576,7 +577,8 @@ static void finish_diff(conn *c, sync_session *s, const uint8_t *want, uint32_t 
       w->off_n = nl;
       w->off_chunk = 64;
       c->off_start = 0;
-      c->wanted_base = c->wanted;
+      hashset_free(&c->offered_set);
+      c->offered = c->offered_asked = 0;
       offer_next(c);
     }
   } else { /* a second connection to the same node: no state, all at once */
@@ -977,10 +979,11 @@ static void dispatch(conn *c, wire_msg *mp, bool inner) {
   case W_DONE: on_done(c, &m.u.done); break;
   case W_WANT:
     c->last_want_ms = node_now_ms();
-    c->wanted += m.u.want.n;
+    for (uint32_t i = 0; i < m.u.want.n && c->offered_set.n; i++)
+      c->offered_asked += hashset_has(&c->offered_set, m.u.want.hashes + (size_t)i * HASH_LEN);
     enqueue_records(c, m.u.want.hashes, m.u.want.n);
     /* Offer more once the peer has asked for most of what we offered. */
-    if (c->pw && c->pw->off && c->wanted + OFFER_CHUNK_MAX / 2 >= c->offered) offer_next(c);
+    if (c->pw && c->pw->off && c->offered_asked + OFFER_CHUNK_MAX / 2 >= c->offered) offer_next(c);
     break;
   case W_OFFER: want_offered(c, m.u.want.hashes, m.u.want.n); break;
   case W_LIST: on_list(c, &m.u.list); break;
@@ -1040,6 +1043,7 @@ void peer_tick(node *n) {
 
 void peer_on_closed(conn *c) {
   want_detach(c);
+  hashset_free(&c->offered_set);
   zip_tx_free(c->ztx);
   zip_rx_free(c->zrx);
   c->ztx = NULL;

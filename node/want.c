@@ -79,7 +79,7 @@ void want_attach(conn *c) {
   w->pos = 0; /* what the last connection asked for may not have come */
   if (w->off) w->off_chunk = 64;
   c->off_start = w->off_pos;
-  c->wanted_base = c->wanted;
+  c->offered_asked = 0;
   c->want_out = 0;
   c->last_records_ms = node_now_ms();
 }
@@ -91,13 +91,9 @@ void want_detach(conn *c) {
    * next connection offers again from the first hash not asked for (the
    * peer asks in the order offered and skips what it holds).  The list is
    * dropped when a new sync replaces it. */
-  if (c->pw->off) {
-    /* The peer asks again, on each connection, for what it asked for and
-     * did not get, so `wanted` may count more than our offers: go back
-     * at least the last two parts as well. */
-    size_t sure = c->off_start + (size_t)(c->wanted - c->wanted_base), pos = c->pw->off_pos;
-    size_t back = pos > 2 * OFFER_CHUNK_MAX ? pos - 2 * OFFER_CHUNK_MAX : 0;
-    c->pw->off_pos = sure < back ? sure : back;
+  if (c->pw->off) { /* offered on this connection and asked for: it got those */
+    size_t sure = c->off_start + (size_t)c->offered_asked;
+    if (sure < c->pw->off_pos) c->pw->off_pos = sure;
   }
   if (!c->pw->n && !c->pw->off && !want__told(c->pw)) { /* forget empty ones; keep the others */
     node *n = c->node;
