@@ -50,7 +50,7 @@ fuzz: $(FUZZ)/build.ninja
 	sh tests/fuzz/run.sh $(FUZZ) $(SECONDS) $(FUZZ_TARGETS)
 
 # The whole suite under Valgrind's memcheck on a plain debug build, no
-# sanitizers (scripts/valgrind, docs/security.md "Valgrind"): ~30 min, not
+# sanitizers (scripts/valgrind, docs/security.md "Valgrind"): ~45 min, not
 # part of `make test`.  Exits non-zero on any test failure or report.
 VG ?= build-vg
 valgrind: bootstrap

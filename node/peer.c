@@ -116,7 +116,11 @@ static sync_session *session_new(conn *c, uint32_t id, bool sender) {
   s->started_ms = node_now_ms();
   s->snap_seq = c->node->seq;
   if (iblt_sketch_copy(&s->snap, &c->node->sketch)) { free(s); return NULL; }
-  if (!sender && iblt_decoder_init(&s->dec, &s->snap, c->node->cfg.sync_max_symbols)) {
+  /* A receiver takes at most the symbols the two sets can need (as the
+   * sender stops after), so that a peer streaming zero symbols cannot
+   * make us hold ~144 bytes per byte it sends up to sync_max_symbols. */
+  uint64_t need = 4 * (c->peer_set_size + c->node->records) + 64, max = c->node->cfg.sync_max_symbols;
+  if (!sender && iblt_decoder_init(&s->dec, &s->snap, (uint32_t)(need < max ? need : max))) {
     iblt_sketch_free(&s->snap);
     free(s);
     return NULL;

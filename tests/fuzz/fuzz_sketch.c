@@ -12,8 +12,9 @@
  *                fuzz_iblt.c: byte 0 a mask of the local items, then 8-byte
  *                groups hashed into items of its own) whose sketch is
  *                written with sketch_write, read back and reconciled: the
- *                reader must accept it, return the same symbols, and the
- *                difference must decode to exactly the right items.
+ *                reader must accept it and return the same symbols, and
+ *                the difference must decode to exactly the right items
+ *                (or, rarely, not within K symbols: see fuzz_honest).
  * A file the reader accepts must have its views inside the input, and
  * reconciling it must end in one of the documented results.
  */
@@ -90,6 +91,7 @@ static void fuzz_honest(const uint8_t *p, size_t n) {
   uint32_t used;
   unsigned mask;
   uint64_t bytes;
+  int e;
 
   if (n < 1) return;
   mask = p[0];
@@ -117,8 +119,19 @@ static void fuzz_honest(const uint8_t *p, size_t n) {
   h.k = FUZZ_K;
   FUZZ_CHECK(sketch_write(&h, syms, fuzz_buf_write, &b, &bytes) == 0);
   FUZZ_CHECK(bytes == b.n);
-  FUZZ_CHECK(fuzz_check_file(fuzz_file, b.n, &d, &used) == 0);
+  e = fuzz_check_file(fuzz_file, b.n, &d, &used);
   FUZZ_CHECK(!memcmp(fuzz_read, syms, sizeof syms));
+  /* Not decoded within K symbols: the documented outcome when two items of
+   * the difference share their indices below K (then no symbol there holds
+   * one of them alone).  For d = 26 and K = 256 that is about 3 in 10^5
+   * sketches; the fuzzer found one (crashes/sketch/coinciding-items, which
+   * needs 444 symbols). */
+  if (e == STOA_ETOOBIG) {
+    FUZZ_CHECK(used == FUZZ_K);
+    iblt_decoder_free(&d);
+    return;
+  }
+  FUZZ_CHECK(e == 0);
   /* Local items the owner lacks, and the owner's own items. */
   FUZZ_CHECK(iblt_decoder_count(&d) == (FUZZ_LOCAL - nl) + (k - nl));
   for (uint32_t i = 0; i < iblt_decoder_count(&d); i++) {
