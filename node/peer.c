@@ -223,7 +223,9 @@ static size_t out_high(const conn *c) {
 static bool send_maybe_zip(conn *c, const uint8_t *msg, size_t len) {
   static uint8_t z[WIRE_MSG_MAX], out[WIRE_MSG_MAX];
   size_t zl, ol;
-  if (!c->ztx) { net_send_msg(c, msg, len); return true; }
+  /* ZIP is per message: one too large to be sure to fit compressed goes
+   * plain (the stream is untouched). */
+  if (!c->ztx || len > ZIP_RAW_MAX) { net_send_msg(c, msg, len); return true; }
   int e = zip_tx_msg(c->ztx, msg, len, z, sizeof z - WIRE_ZIP_OVERHEAD, &zl);
   if (!e) e = wire_encode_zip((uint32_t)len, z, zl, out, sizeof out, &ol);
   if (e) { net_close(c, 0, "compression failed"); return false; }
@@ -330,7 +332,8 @@ void peer_pump(conn *c) {
       const uint8_t *buf;
       size_t blen;
       if (hashset_has(&c->seen, h) || store_get(rd, h, &buf, &blen)) { c->sendq_pos++; continue; }
-      if (total + blen + WIRE_RECORD_OVERHEAD > msg_max) break;
+      /* The first record goes whatever its size (<= REC_MAX fits a frame). */
+      if (k && total + blen + WIRE_RECORD_OVERHEAD > msg_max) break;
       recs[k] = buf;
       lens[k++] = blen;
       total += blen + WIRE_RECORD_OVERHEAD;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ratecap.sh - the upload caps of [limits] hold (issue 4: within 10%).
-# a holds 1,500 entries and caps its upload at 12 kB/s per peer and 20 kB/s
+# a holds 1,501 entries (one of 20 KB) and caps its upload at 12 kB/s per peer and 20 kB/s
 # in all.  Each other node pulls from a through its own linkproxy, which
 # only forwards and counts what a wrote (down_bytes).  First b alone: the
 # per-peer cap binds.  Then c and d together: the total cap binds.  The
@@ -19,9 +19,13 @@ ok --home "$T/a" export -o "$T/trust.bundle"
 for n in b c d; do ok --home "$T/$n" import "$T/trust.bundle"; done
 printf '\n[limits]\npeer_upload_rate = 12k\nupload_rate = 160kbit\n' >>"$T/a/stoa.ini"
 
-step "a adds 1,500 entries"
+step "a adds 1,501 entries, one of 20 KB"
 python3 - >"$T/bulk.jsonl" <<'PY'
 import json
+# One entry of 20 KB: larger than a capped message (8 KB); it must go all
+# the same (the sender once looped on it for ever).
+print(json.dumps({"kind": "practice", "title": "Rate cap big practice", "summary": "s" * 4000,
+                  "themes": ["labour-rights"], "worked": "w" * 8000, "failed": "f" * 8000}))
 for i in range(1500):
     print(json.dumps({"kind": "org", "name": "Rate cap organisation %d" % i, "country": "KE", "type": "ngo",
                       "theme": ["labour-rights"], "city": "Mombasa",
