@@ -101,6 +101,9 @@ typedef struct hashset { uint64_t *v; size_t cap, n; } hashset;
 bool hashset_has(const hashset *h, const uint8_t hash[HASH_LEN]);
 int hashset_add(hashset *h, const uint8_t hash[HASH_LEN]);
 void hashset_free(hashset *h);
+/* Appends a hash to a growing array (*v holds *n, room for *cap).
+ * 0 or STOA_ENOMEM (the array unchanged). */
+int hashes_push(uint8_t **v, size_t *n, size_t *cap, const uint8_t h[HASH_LEN]);
 
 typedef struct outbuf {                 /* a queued frame */
   struct outbuf *next;

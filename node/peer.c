@@ -56,6 +56,18 @@ int hashset_add(hashset *s, const uint8_t h[HASH_LEN]) {
   return 0;
 }
 
+int hashes_push(uint8_t **v, size_t *n, size_t *cap, const uint8_t h[HASH_LEN]) {
+  if (*n == *cap) {
+    size_t nc = *cap ? *cap * 2 : 1024;
+    uint8_t *p = realloc(*v, nc * HASH_LEN);
+    if (!p) return STOA_ENOMEM;
+    *v = p;
+    *cap = nc;
+  }
+  memcpy(*v + (*n)++ * HASH_LEN, h, HASH_LEN);
+  return 0;
+}
+
 void hashset_free(hashset *s) {
   free(s->v);
   s->v = NULL;
@@ -629,15 +641,7 @@ static int give_one(void *vctx, uint64_t seq, const uint8_t *buf, size_t len) {
   rec r;
   if (seq > g->upto) return 1;
   if (rec_decode(buf, len, &r) || hashset_has(g->listed, r.hash)) return 0;
-  if (g->n == g->cap) {
-    size_t nc = g->cap ? g->cap * 2 : 1024;
-    uint8_t *p = realloc(g->h, nc * HASH_LEN);
-    if (!p) return STOA_ENOMEM;
-    g->h = p;
-    g->cap = nc;
-  }
-  memcpy(g->h + g->n++ * HASH_LEN, r.hash, HASH_LEN);
-  return 0;
+  return hashes_push(&g->h, &g->n, &g->cap, r.hash);
 }
 
 static void on_list(conn *c, const wire_list *l) {
@@ -654,15 +658,7 @@ static void on_list(conn *c, const wire_list *l) {
   for (uint32_t i = 0; i < l->n; i++) {
     const uint8_t *h = l->hashes + (size_t)i * HASH_LEN;
     if (hashset_add(&s->listed, h)) break;
-    if (store_known(rd, h)) continue;
-    if (s->lwant_n == s->lwant_cap) {
-      size_t nc = s->lwant_cap ? s->lwant_cap * 2 : 1024;
-      uint8_t *p = realloc(s->lwant, nc * HASH_LEN);
-      if (!p) break;
-      s->lwant = p;
-      s->lwant_cap = nc;
-    }
-    memcpy(s->lwant + s->lwant_n++ * HASH_LEN, h, HASH_LEN);
+    if (!store_known(rd, h) && hashes_push(&s->lwant, &s->lwant_n, &s->lwant_cap, h)) break;
   }
   if (!l->last) { store_rd_end(rd); return; }
   give_ctx g = { &s->listed, NULL, 0, 0, s->snap_seq };

@@ -126,14 +126,7 @@ void want_add(conn *c, const uint8_t *hashes, size_t n) {
     const uint8_t *h = hashes + i * HASH_LEN;
     if (w->n >= NODE_WANT_LIST_MAX) break; /* the next sync finds the rest */
     if (hashset_has(&w->in, h) || hashset_has(&c->seen, h) || store_known(rd, h)) continue;
-    if (w->n == w->cap) {
-      size_t nc = w->cap ? w->cap * 2 : 1024;
-      uint8_t *p = realloc(w->h, nc * HASH_LEN);
-      if (!p) break;
-      w->h = p;
-      w->cap = nc;
-    }
-    memcpy(w->h + w->n++ * HASH_LEN, h, HASH_LEN);
+    if (hashes_push(&w->h, &w->n, &w->cap, h)) break;
     hashset_add(&w->in, h);
   }
   store_rd_end(rd);
