@@ -923,12 +923,20 @@ static bool body__key_text(mp_reader *r, char *buf, size_t cap, const char **k, 
     *klen = n;
     return true;
   }
-  if (t == MP_ARRAY || t == MP_MAP || t < 0) return false;
+  if (t < 0) return false;
+  /* Keys JSON cannot have (unknown fields are kept as received): a long
+   * bin key in hex, cut short; any other key as its JSON text, cut short.
+   * A key that fails would drop the whole body from `show` and exports. */
   if (t == MP_BIN) {
     const uint8_t *b;
     uint32_t n;
-    if (mp_read_bin(r, &b, &n) || n > (cap - 1) / 2) return false;
-    body__hex(buf, b, n);
+    if (mp_read_bin(r, &b, &n)) return false;
+    if (n > (cap - 1) / 2) {
+      body__hex(buf, b, (cap - 4) / 2);
+      memcpy(buf + (cap - 4) / 2 * 2, "...", 4);
+    } else {
+      body__hex(buf, b, n);
+    }
   } else {
     if (!(j = body__json_any(r, 1))) return false;
     char *s = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
