@@ -786,12 +786,11 @@ static int body__open(const uint8_t *body, size_t len, mp_reader *r, uint32_t *n
   return 0;
 }
 
-/* The first entry of a checked map whose key is [name, name+nlen). */
-static bool body__find(const uint8_t *body, size_t len, const char *name, size_t nlen,
-                       const uint8_t **kraw, size_t *kn, const uint8_t **vraw, size_t *vn) {
-  mp_reader r;
-  uint32_t n;
-  if (body__open(body, len, &r, &n)) return false;
+/* The first entry whose key is [name, name+nlen) of a map of n entries
+ * opened by body__open at m. */
+static bool body__find_at(mp_reader m, uint32_t n, const char *name, size_t nlen,
+                          const uint8_t **kraw, size_t *kn, const uint8_t **vraw, size_t *vn) {
+  mp_reader r = m;
   for (uint32_t i = 0; i < n; i++) {
     mp_reader at = r;
     const char *k;
@@ -846,7 +845,7 @@ int body_edit(int kind, const uint8_t *old, size_t oldlen, const body_kv *set,
     const schema_field *uf;
     if (!unset[i]) return body__fail(err, "", STOA_EINVAL, "field without a name");
     uf = body__field_of(kind, unset[i]);
-    if (!uf && !body__find(old, oldlen, unset[i], ul, &kraw, &kn, &vraw, &vn))
+    if (!uf && !body__find_at(rd, nold, unset[i], ul, &kraw, &kn, &vraw, &vn))
       return body__fail(err, unset[i], STOA_ESCHEMA, "unknown field");
     for (size_t j = 0; j < nset && uf; j++)
       if (body__name_eq(set[j].field, uf->name))
@@ -863,7 +862,7 @@ int body_edit(int kind, const uint8_t *old, size_t oldlen, const body_kv *set,
       if ((r = body__pack_kv_field(&pk, &fs[j], set, nset, res, &packed, err))) goto out;
       count += packed;
     } else if (!body__unset(unset, nunset, name) &&
-               body__find(old, oldlen, name, strlen(name), &kraw, &kn, &vraw, &vn)) {
+               body__find_at(rd, nold, name, strlen(name), &kraw, &kn, &vraw, &vn)) {
       if ((r = body__write(&pairs, kraw, kn)) || (r = body__write(&pairs, vraw, vn))) goto out;
       count++;
     }
@@ -1349,7 +1348,7 @@ int body_csv_write_row(FILE *f, int kind, const char *id, const uint8_t *body,
   msgpack_sbuffer_init(&sb);
   for (size_t j = 0; j < nf; j++) {
     sb.size = 0;
-    if (body__find(body, len, fs[j].name, strlen(fs[j].name), &kraw, &kn, &vraw, &vn)) {
+    if (body__find_at(rd, n, fs[j].name, strlen(fs[j].name), &kraw, &kn, &vraw, &vn)) {
       r = body__csv_cell(&fs[j], vraw, vn, &sb, fmt);
       if (r < 0) goto out;
       if (r > 0) sb.size = 0;
