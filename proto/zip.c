@@ -31,6 +31,11 @@ void zip_tx_free(zip_tx *z) {
   free(z);
 }
 
+void zip_tx_reset(zip_tx *z) {
+  /* Parameters stay; only the stream and its history go. */
+  ZSTD_CCtx_reset(z->c, ZSTD_reset_session_only);
+}
+
 int zip_tx_msg(zip_tx *z, const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *len) {
   if (n == 0 || n > ZIP_RAW_MAX) return STOA_EINVAL;
   ZSTD_inBuffer ib = { in, n, 0 };
@@ -61,6 +66,10 @@ void zip_rx_free(zip_rx *z) {
   if (!z) return;
   ZSTD_freeDCtx(z->d);
   free(z);
+}
+
+void zip_rx_reset(zip_rx *z) {
+  ZSTD_DCtx_reset(z->d, ZSTD_reset_session_only);
 }
 
 int zip_rx_msg(zip_rx *z, const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t raw_len) {

@@ -27,6 +27,9 @@ typedef struct zip_rx zip_rx;
 /* New compressing stream at zstd `level` (1..19).  0 or STOA_ENOMEM. */
 int zip_tx_new(zip_tx **out, int level);
 void zip_tx_free(zip_tx *z);
+/* Starts a new stream in z, with the same settings, as zip_tx_new would
+ * (no history from earlier messages); cheaper than free and new. */
+void zip_tx_reset(zip_tx *z);
 
 /*
  * Compresses one message of n bytes (1 <= n <= ZIP_RAW_MAX) into out and
@@ -38,6 +41,8 @@ int zip_tx_msg(zip_tx *z, const uint8_t *in, size_t n, uint8_t *out, size_t cap,
 /* New decompressing stream.  0 or STOA_ENOMEM. */
 int zip_rx_new(zip_rx **out);
 void zip_rx_free(zip_rx *z);
+/* Likewise for a decompressing stream, also after an error. */
+void zip_rx_reset(zip_rx *z);
 
 /*
  * Decompresses the n bytes of one message, which must yield exactly
