@@ -25,7 +25,8 @@ fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/linkproxy-test.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
 export T
-exec python3 - "$LINKPROXY" <<'EOF'
+# Not exec: the shell stays to remove $T when python is done.
+python3 - "$LINKPROXY" <<'EOF'
 import hashlib, os, re, signal, socket, subprocess, sys, threading, time
 
 LP = sys.argv[1]
