@@ -880,27 +880,25 @@ static int hist_del(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], uint64_t
   return rc == MDB_NOTFOUND ? 0 : store__err(rc);
 }
 
-int index__versions(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], index_version_cb cb,
-                    void *ctx) {
-  uint8_t key[EKEY_LEN + 8 + HASH_LEN] = { 0 };
+/* The DB_HIST rows of an entry, in order: valid versions only, or void ones
+ * too.  *any is set when a row was passed to cb. */
+static int hist_walk(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], bool void_too,
+                     index_version_cb cb, void *ctx, bool *any) {
+  uint8_t key[HK_LEN] = { 0 };
   MDB_cursor *cur;
-  MDB_val k, d;
-  ent_val v;
+  MDB_val k = { sizeof key, key }, d;
   int rc, e = 0;
-  if ((e = index__ent_get(s, txn, dk, &v))) return e;
-  if (v.versions == 1) return cb(ctx, v.ts, v.hash);
   memcpy(key, dk, EKEY_LEN);
   if ((rc = mdb_cursor_open(txn, s->dbi[DB_HIST], &cur))) return store__err(rc);
-  k.mv_size = sizeof key;
-  k.mv_data = key;
   for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
        rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
     const uint8_t *kb = k.mv_data;
     if (k.mv_size != sizeof key || memcmp(kb, key, EKEY_LEN)) break;
-    if (d.mv_size) continue; /* a void version: held, not part of the entry */
+    if (d.mv_size && !void_too) continue; /* a void version: held, not part of the entry */
     /* Copied out: the callback may write (an erasure rewrites records). */
     uint8_t h[HASH_LEN];
     memcpy(h, kb + EKEY_LEN + 8, HASH_LEN);
+    *any = true;
     if ((e = cb(ctx, get_be64(kb + EKEY_LEN), h))) break;
   }
   mdb_cursor_close(cur);
@@ -908,40 +906,31 @@ int index__versions(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], index_ve
   return e;
 }
 
+int index__versions(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], index_version_cb cb,
+                    void *ctx) {
+  ent_val v;
+  bool any = false;
+  int e;
+  if ((e = index__ent_get(s, txn, dk, &v))) return e;
+  if (v.versions == 1) return cb(ctx, v.ts, v.hash);
+  return hist_walk(s, txn, dk, false, cb, ctx, &any);
+}
+
 /* Every held version of an entry, valid or void (an erasure drops the bodies
  * of both); the entry row's single version first, then DB_HIST's rows.
  * STOA_ENOTFOUND when the store holds no version of it. */
 static int versions_all(store *s, MDB_txn *txn, const uint8_t dk[EKEY_LEN], index_version_cb cb,
                         void *ctx) {
-  uint8_t key[HK_LEN] = { 0 };
-  MDB_cursor *cur;
-  MDB_val k, d;
   ent_val v;
-  int rc, e;
   bool any = false;
-  e = index__ent_get(s, txn, dk, &v);
+  int e = index__ent_get(s, txn, dk, &v);
   if (e && e != STOA_ENOTFOUND) return e;
   if (!e && v.versions == 1) {
     if ((e = cb(ctx, v.ts, v.hash))) return e;
     any = true;
   }
-  e = 0;
-  memcpy(key, dk, EKEY_LEN);
-  if ((rc = mdb_cursor_open(txn, s->dbi[DB_HIST], &cur))) return store__err(rc);
-  k.mv_size = sizeof key;
-  k.mv_data = key;
-  for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
-       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-    const uint8_t *kb = k.mv_data;
-    uint8_t h[HASH_LEN];
-    if (k.mv_size != sizeof key || memcmp(kb, key, EKEY_LEN)) break;
-    memcpy(h, kb + EKEY_LEN + 8, HASH_LEN);
-    any = true;
-    if ((e = cb(ctx, get_be64(kb + EKEY_LEN), h))) break;
-  }
-  mdb_cursor_close(cur);
-  if (!e && rc && rc != MDB_NOTFOUND) e = store__err(rc);
-  return e ? e : any ? 0 : STOA_ENOTFOUND;
+  if ((e = hist_walk(s, txn, dk, true, cb, ctx, &any))) return e;
+  return any ? 0 : STOA_ENOTFOUND;
 }
 
 int index__record(store *s, MDB_txn *txn, const rec *r, const uint8_t *buf, size_t len,
