@@ -1,5 +1,7 @@
 #include "proto/mp.h"
 
+#include <string.h>
+
 #include "proto/err.h"
 
 static uint32_t be16(const uint8_t *p) { return (uint32_t)p[0] << 8 | p[1]; }
@@ -11,6 +13,10 @@ static uint64_t be64(const uint8_t *p) { return (uint64_t)be32(p) << 32 | be32(p
 bool mp_utf8_valid(const uint8_t *s, size_t n) {
   size_t i = 0;
   while (i < n) {
+    /* Most text is ASCII: eight bytes at a time while no high bit is set. */
+    uint64_t w;
+    while (n - i >= 8 && (memcpy(&w, s + i, 8), (w & 0x8080808080808080u) == 0)) i += 8;
+    if (i == n) break;
     uint8_t c = s[i];
     if (c < 0x80) { i++; continue; }
     size_t len;

@@ -88,6 +88,35 @@ static void test_depth(void **state) {
   free(deep);
 }
 
+/* The ASCII fast path reads eight bytes at a time: a bad byte or a
+ * character at every offset, and at every length, is still judged as one
+ * byte at a time would. */
+static void test_utf8_offsets(void **state) {
+  (void)state;
+  uint8_t s[40];
+  for (size_t n = 0; n <= sizeof s; n++) {
+    memset(s, 'a', sizeof s);
+    assert_true(mp_utf8_valid(s, n));
+    for (size_t at = 0; at < n; at++) {
+      memset(s, 'a', sizeof s);
+      s[at] = 0xff; /* never valid */
+      assert_false(mp_utf8_valid(s, n));
+      s[at] = 0xc3; /* a lead byte: valid only with its continuation */
+      assert_false(mp_utf8_valid(s, n));
+      if (at + 1 < n) {
+        s[at + 1] = 0xa9; /* é, possibly across an 8-byte boundary */
+        assert_true(mp_utf8_valid(s, n));
+        s[at + 1] = 0x80;
+        s[at] = 0xc0; /* overlong */
+        assert_false(mp_utf8_valid(s, n));
+      }
+      memset(s, 'a', sizeof s);
+      s[at] = 0x80; /* a continuation with no lead */
+      assert_false(mp_utf8_valid(s, n));
+    }
+  }
+}
+
 static void test_strict(void **state) {
   (void)state;
   const uint8_t trailing[] = { 0x01, 0x02 };
@@ -153,7 +182,7 @@ static void test_roundtrip(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_scalars), cmocka_unit_test(test_bombs), cmocka_unit_test(test_depth),
-    cmocka_unit_test(test_strict), cmocka_unit_test(test_roundtrip),
+    cmocka_unit_test(test_strict), cmocka_unit_test(test_utf8_offsets), cmocka_unit_test(test_roundtrip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
