@@ -1,6 +1,6 @@
 /*
  * fuzz_csv.c - `stoa add --from-csv` (cli/cmd_entry.c add_csv): the RFC
- * 4180 reader of cli/body.c, the header check, then every row through
+ * 4180 reader of cli/body_csv.c, the header check, then every row through
  * body_csv_kv, body_from_kv and schema_check.
  *
  * The first byte picks the kind (org, actor, practice); the rest is the
