@@ -174,10 +174,17 @@ static int query_cmd(cli *c, int argc, char **argv, bool need_text) {
       }
       if (nc < STORE_QUERY_FILTERS) q.country[nc++] = v;
     } else if (cli_opt(argc, argv, &i, "--theme", &v)) {
+      /* A later version's theme may reach this node in its records
+       * (schema_check takes any slug in an open field): it can be searched
+       * for, with a word that it is not one this version knows, in case
+       * of a typo. */
       if (!schema_theme_valid(v, strlen(v))) {
-        fprintf(stderr, "stoa: unknown theme '%s'\n", v);
-        free(text);
-        return EX_USAGE;
+        if (!schema_slug_valid(v, strlen(v))) {
+          fprintf(stderr, "stoa: '%s' is not a theme (a lower-case slug such as labour-rights)\n", v);
+          free(text);
+          return EX_USAGE;
+        }
+        fprintf(stderr, "stoa: warning: '%s' is not a theme this version knows\n", v);
       }
       if (nt < STORE_QUERY_FILTERS) q.theme[nt++] = v;
     } else if (cli_opt(argc, argv, &i, "--limit", &v)) {

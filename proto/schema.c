@@ -46,6 +46,7 @@ const char *const schema_practice_status[] = {
 #define LIST SFF_LIST
 #define TEXT SFF_TEXT
 #define TITLE SFF_TITLE
+#define OPEN SFF_OPEN
 #define F(n, t, fl, mx, h) {.name = n, .type = t, .flags = fl, .max = mx, .help = h}
 #define FE(n, fl, v, h) {.name = n, .type = SF_ENUM, .flags = fl, .vocab = v, .help = h}
 #define FI(n, fl, lo, hi, h) \
@@ -54,8 +55,8 @@ const char *const schema_practice_status[] = {
 static const schema_field org_fields[] = {
   F("name", SF_STR, REQ | TEXT | TITLE, 200, "name of the organisation"),
   F("country", SF_COUNTRY, REQ, 0, "country of its seat, ISO 3166-1 alpha-2 (PH, DE)"),
-  FE("type", REQ, schema_org_types, "kind of organisation (ngo, union, ...)"),
-  F("themes", SF_THEME, LIST, 17, "themes it works on"),
+  FE("type", REQ | OPEN, schema_org_types, "kind of organisation (ngo, union, ...)"),
+  F("themes", SF_THEME, LIST | OPEN, 17, "themes it works on"),
   F("languages", SF_LANG, LIST, 20, "languages it works in, BCP 47 (en, fr-CA)"),
   F("website", SF_URL, 0, 500, "web site, http:// or https://"),
   F("email", SF_EMAIL, 0, 254, "public e-mail address"),
@@ -71,7 +72,7 @@ static const schema_field actor_fields[] = {
   F("role", SF_STR, TEXT, 200, "role or position"),
   F("org", SF_REF, 0, 0, "organisation the actor belongs to"),
   F("country", SF_COUNTRY, 0, 0, "country, ISO 3166-1 alpha-2"),
-  F("themes", SF_THEME, LIST, 17, "themes the actor works on"),
+  F("themes", SF_THEME, LIST | OPEN, 17, "themes the actor works on"),
   F("languages", SF_LANG, LIST, 20, "languages spoken, BCP 47"),
   F("contact", SF_STR, 0, 500, "contact details (only with consent)"),
   F("consent", SF_BOOL, 0, 0, "the person agreed to publish the contact details"),
@@ -80,19 +81,22 @@ static const schema_field actor_fields[] = {
 static const schema_field practice_fields[] = {
   F("title", SF_STR, REQ | TEXT | TITLE, 300, "title of the practice"),
   F("summary", SF_STR, REQ | TEXT, 4000, "what was done"),
-  F("themes", SF_THEME, REQ | LIST, 17, "themes of the practice"),
+  F("themes", SF_THEME, REQ | LIST | OPEN, 17, "themes of the practice"),
   F("countries", SF_COUNTRY, LIST, 60, "countries where it took place"),
   F("orgs", SF_REF, LIST, 50, "organisations involved"),
   F("period", SF_PERIOD, 0, 0, "years: YYYY, YYYY-YYYY or YYYY- (ongoing)"),
   F("worked", SF_STR, TEXT, 8000, "what worked well"),
   F("failed", SF_STR, TEXT, 8000, "what did not work"),
   F("evidence", SF_URL, LIST, 20, "links to reports and evaluations"),
-  FE("status", 0, schema_practice_status, "planned, ongoing, completed or discontinued"),
+  FE("status", OPEN, schema_practice_status, "planned, ongoing, completed or discontinued"),
 };
 
 /* endorse and revoke share a body: who, in which role, and why. */
 static const schema_field trust_fields[] = {
   F("subject", SF_KEY, REQ, 0, "key endorsed or revoked"),
+  /* role stays closed (no OPEN): a role this version does not know must
+   * not be taken as an endorsement of some kind by a node that cannot
+   * apply it. */
   FE("role", REQ, schema_roles, "member, editor or node"),
   F("note", SF_STR, TEXT, 500, "why"),
 };
@@ -193,6 +197,16 @@ bool schema_enum_valid(const char *const *vocab, const char *s, size_t n) {
 
 bool schema_theme_valid(const char *s, size_t n) {
   return schema_enum_valid(schema_themes, s, n);
+}
+
+/* The vocabularies' own shape (every value in them has it): lower case so
+ * that one value has one spelling, ASCII so that no look-alike character
+ * makes two, a letter first so that it is no number. */
+bool schema_slug_valid(const char *s, size_t n) {
+  if (!s || n == 0 || n > SCHEMA_SLUG_MAX || s[0] < 'a' || s[0] > 'z') return false;
+  for (size_t i = 1; i < n; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || is_digit(s[i]) || s[i] == '-')) return false;
+  return true;
 }
 
 /*
@@ -583,6 +597,7 @@ static const char *quoted(char *q, size_t cap, const char *s, size_t n) {
 
 static int check_string(const schema_field *f, const char *s, uint32_t n, uint32_t item,
                         schema_error *why) {
+  static const char open_rule[] = "1-32 of a-z 0-9 -, a letter first";
   uint32_t lim = (item || f->max == 0) ? type_limit(f->type) : f->max;
   char q[48];
   if (n == 0) return fail(why, f->name, item, "empty");
@@ -593,6 +608,11 @@ static int check_string(const schema_field *f, const char *s, uint32_t n, uint32
   case SF_STR: return check_text(f, s, n, item, why);
   case SF_ENUM:
     if (schema_enum_valid(f->vocab, s, n)) return 0;
+    if (f->flags & SFF_OPEN) {
+      if (schema_slug_valid(s, n)) return 0; /* a later version's value */
+      return fail(why, f->name, item, "\"%s\" is not a known value nor a slug (%s)",
+                  quoted(q, sizeof(q), s, n), open_rule);
+    }
     {
       char list[112];
       size_t o = 0;
@@ -613,7 +633,11 @@ static int check_string(const schema_field *f, const char *s, uint32_t n, uint32
                 quoted(q, sizeof(q), s, n));
   case SF_THEME:
     if (schema_theme_valid(s, n)) return 0;
-    return fail(why, f->name, item, "unknown theme \"%s\"", quoted(q, sizeof(q), s, n));
+    if (!(f->flags & SFF_OPEN))
+      return fail(why, f->name, item, "unknown theme \"%s\"", quoted(q, sizeof(q), s, n));
+    if (schema_slug_valid(s, n)) return 0; /* a later version's theme */
+    return fail(why, f->name, item, "\"%s\" is not a known theme nor a slug (%s)",
+                quoted(q, sizeof(q), s, n), open_rule);
   case SF_LANG:
     if (schema_lang_valid(s, n)) return 0;
     return fail(why, f->name, item, "not a BCP 47 language tag: \"%s\"",

@@ -21,10 +21,10 @@ enum sf_type {
   SF_STR = 1,  /* UTF-8 text, 1..max bytes, no control chars but \n \t */
   SF_INT,      /* integer in [min, maxv] */
   SF_BOOL,
-  SF_ENUM,     /* one of vocab[] */
+  SF_ENUM,     /* one of vocab[] (with SFF_OPEN, or any slug) */
   SF_COUNTRY,  /* ISO 3166-1 alpha-2, upper case */
   SF_LANG,     /* BCP 47 language tag (shape, RFC 5646) */
-  SF_THEME,    /* one of schema_themes[] */
+  SF_THEME,    /* one of schema_themes[] (with SFF_OPEN, or any slug) */
   SF_URL,      /* http:// or https:// URL, shape only */
   SF_EMAIL,    /* local@domain, shape only */
   SF_PHONE,    /* digits, spaces and + - ( ) . / */
@@ -40,6 +40,12 @@ enum {
   SFF_LIST = 1 << 1,     /* a msgpack array of the type, items unique */
   SFF_TEXT = 1 << 2,     /* goes into the full-text index */
   SFF_TITLE = 1 << 3,    /* the entry's display name */
+  /* SF_ENUM / SF_THEME whose vocabulary may grow in a later version:
+   * schema_check takes any slug (schema_slug_valid) there, so that a record
+   * with a newer version's value is carried, not refused by every older
+   * node.  What a user types is still held to the vocabulary (cli/body.c).
+   * Never on a field trust depends on (the role of endorse/revoke). */
+  SFF_OPEN = 1 << 4,
 };
 
 /* Most fields (known and unknown) a body may have: bounds the work of the
@@ -69,7 +75,8 @@ const schema_field *schema_field_find(int kind, const char *name, size_t len);
 /*
  * Checks a body: a map with string keys, no duplicate keys, every known
  * field of the right type and within its limits, required fields present,
- * cross-field rules (an actor's contact only with consent = true).
+ * cross-field rules (an actor's contact only with consent = true).  In an
+ * SFF_OPEN field a value outside the vocabulary passes when it is a slug.
  * Returns 0 or STOA_ESCHEMA (why filled, if not NULL) or a decoding error.
  */
 int schema_check(int kind, const uint8_t *body, size_t len, schema_error *why);
@@ -83,7 +90,9 @@ int schema_check(int kind, const uint8_t *body, size_t len, schema_error *why);
  * "localhost".  email: at most 254 bytes, local part 1..64.  phone: at most
  * 40 bytes, 4 digits or more.  period: years 1800..2100.  addr: at most 255
  * bytes, host:port, port 1..65535 without leading zeros.  enum: exact,
- * case-sensitive member of the NULL-terminated vocab.
+ * case-sensitive member of the NULL-terminated vocab (the strict check).
+ * slug: the shape a vocabulary value of a later version may take, 1..32
+ * bytes of a-z, 0-9 and '-', starting with a letter.
  */
 bool schema_country_valid(const char *s, size_t n);
 bool schema_lang_valid(const char *s, size_t n);
@@ -94,6 +103,10 @@ bool schema_phone_valid(const char *s, size_t n);
 bool schema_period_valid(const char *s, size_t n);
 bool schema_addr_valid(const char *s, size_t n);
 bool schema_enum_valid(const char *const *vocab, const char *s, size_t n);
+bool schema_slug_valid(const char *s, size_t n);
+
+/* Longest slug schema_slug_valid takes. */
+#define SCHEMA_SLUG_MAX 32
 
 /* Vocabularies, NULL-terminated. */
 extern const char *const schema_themes[];

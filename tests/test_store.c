@@ -1582,6 +1582,97 @@ static void test_search(void **state) {
   assert_int_equal(verify(s), 0);
 }
 
+/* ---- vocabularies that grow ------------------------------------------------------ */
+
+/* A record of a later version, with a theme, an org type and a practice
+ * status this version does not know (slugs all), is taken in and indexed
+ * like any other: ls --theme finds it by the new theme.  A value that is no
+ * slug, or an unknown role in a trust record, is still refused. */
+static void test_open_vocabulary(void **state) {
+  fx *f = *state;
+  key a;
+  fed fd;
+  key_make(&a, 1);
+  const key *fa[] = { &a };
+  fed_make(&fd, fa, 1, 1);
+  store *s = fx_store(f, &fd, NULL);
+  uint8_t id[ID_LEN];
+  store_item it;
+  store_query q;
+  hits *h;
+  body b;
+
+  rb org, pr, old, bad, role;
+  const char *th_new[] = { "gender", "digital-rights-2031", NULL };
+  id_make(id);
+  b_init(&b, 4);
+  b_str(&b, "name", "Cooperativa Futura");
+  b_str(&b, "country", "PT");
+  b_str(&b, "type", "cooperative");
+  b_strs(&b, "themes", th_new);
+  mk(&org, &fd, REC_ORG, a.pk, id, NOW - 5000, &a, &b);
+  expect_new(s, &fd, &org);
+  assert_true(has_body(s, &org)); /* kept byte for byte */
+
+  const char *th_only[] = { "digital-rights-2031", NULL };
+  id_make(id);
+  b_init(&b, 4);
+  b_str(&b, "title", "Offline archives");
+  b_str(&b, "summary", "Kept on paper too.");
+  b_strs(&b, "themes", th_only);
+  b_str(&b, "status", "on-hold");
+  mk(&pr, &fd, REC_PRACTICE, a.pk, id, NOW - 4000, &a, &b);
+  expect_new(s, &fd, &pr);
+
+  const char *th_old[] = { "gender", NULL };
+  id_make(id);
+  mk_org(&old, &fd, &a, &a, id, NOW - 3000, "Known themes only", "FR", NULL, th_old);
+  expect_new(s, &fd, &old);
+
+  /* The facet index holds the new theme like a known one. */
+  memset(&q, 0, sizeof q);
+  q.theme[0] = "digital-rights-2031";
+  q.limit = 100;
+  h = search_q(s, &q);
+  assert_int_equal(h->n, 2);
+  assert_true(hits_have(h, org.ekey) && hits_have(h, pr.ekey));
+  q.theme[0] = "gender";
+  h = search_q(s, &q);
+  assert_int_equal(h->n, 2);
+  assert_true(hits_have(h, org.ekey) && hits_have(h, old.ekey));
+  q.kind = REC_PRACTICE;
+  q.theme[0] = "digital-rights-2031";
+  h = search_q(s, &q);
+  assert_int_equal(h->n, 1);
+  assert_memory_equal(h->e[0].ekey, pr.ekey, EKEY_LEN);
+  assert_int_equal(search(s, "futura")->n, 1);
+
+  /* No slug: upper case and a space. */
+  const char *th_bad[] = { "gender", "Digital Rights", NULL };
+  id_make(id);
+  mk_org(&bad, &fd, &a, &a, id, NOW - 2000, "Not a slug", "FR", NULL, th_bad);
+  item_set(&it, &bad, &fd);
+  assert_int_equal(store_ingest(s, &it, 1, NOW, NULL), 0);
+  assert_int_equal(it.status, ST_REJECTED);
+  assert_int_equal(it.err, STOA_ESCHEMA);
+  assert_string_equal(it.why.field, "themes");
+  assert_false(has(s, bad.hash));
+
+  /* The role of a trust record stays closed, slug or not. */
+  key z;
+  key_make(&z, 9);
+  mk_trust(&role, &fd, REC_ENDORSE, &a, z.pk, "observer", NOW - 1000);
+  item_set(&it, &role, &fd);
+  assert_int_equal(store_ingest(s, &it, 1, NOW, NULL), 0);
+  assert_int_equal(it.status, ST_REJECTED);
+  assert_int_equal(it.err, STOA_ESCHEMA);
+  assert_string_equal(it.why.field, "role");
+  assert_false(has(s, role.hash));
+
+  assert_int_equal(stats(s).records, 3);
+  assert_int_equal(verify(s), 0); /* the indexes agree with the records */
+}
+
 /* ---- resolve ------------------------------------------------------------------------ */
 
 static void test_resolve(void **state) {
@@ -1990,6 +2081,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_erase_owner, setup, teardown),
     cmocka_unit_test_setup_teardown(test_erase_quorum, setup, teardown),
     cmocka_unit_test_setup_teardown(test_search, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_open_vocabulary, setup, teardown),
     cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
     cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reindex_verify, setup, teardown),
