@@ -115,9 +115,10 @@ static int load_charter(store *s, MDB_txn *txn) {
   if (e) return STOA_ECORRUPT;
   s->has_charter = true;
   trust_free(s->trust);
-  s->trust = NULL;
-  if ((e = trust_new(&s->trust, &s->ch))) return e;
-  s->trust_gen = UINT64_MAX; /* force a replay on first use */
+  trust_free(s->rtrust);
+  s->trust = s->rtrust = NULL;
+  if ((e = trust_new(&s->trust, &s->ch)) || (e = trust_new(&s->rtrust, &s->ch))) return e;
+  s->trust_gen = s->rtrust_gen = UINT64_MAX; /* force a replay on first use */
   return 0;
 }
 
@@ -161,6 +162,7 @@ int store_open(store **out, const char *dir, const store_opts *o) {
   uint64_t fmt = 0;
   int rc, e = 0, dead;
   if (!s) return STOA_ENOMEM;
+  pthread_mutex_init(&s->wmu, NULL);
   if (o) s->o = *o;
   if (!s->o.map_size) s->o.map_size = (size_t)64 << 20;
   if (!s->o.pending_max) s->o.pending_max = 10000;
@@ -226,6 +228,8 @@ void store_close(store *s) {
   free(s->scr);
   if (s->env) mdb_env_close(s->env);
   trust_free(s->trust);
+  trust_free(s->rtrust);
+  pthread_mutex_destroy(&s->wmu);
   free(s);
 }
 
@@ -299,20 +303,28 @@ static int replay_one(void *ctx, const trust_event *ev) {
   return e < 0 ? e : 0;
 }
 
-int store__trust_replay(store *s, MDB_txn *txn) {
-  trust_reset(s->trust);
-  return trust_each(s, txn, replay_one, s->trust);
+static int trust_replay_into(store *s, MDB_txn *txn, trust_state *t) {
+  trust_reset(t);
+  return trust_each(s, txn, replay_one, t);
 }
 
-int store__trust_sync(store *s, MDB_txn *txn) {
+int store__trust_replay(store *s, MDB_txn *txn) { return trust_replay_into(s, txn, s->trust); }
+
+/* Brings the state t (of generation *tgen) to what txn sees. */
+static int trust_sync_into(store *s, MDB_txn *txn, trust_state *t, uint64_t *tgen) {
   uint64_t gen;
   int e;
   if (!s->has_charter) return 0;
   if ((e = store__meta_u64(txn, s, "tgen", &gen))) return e;
-  if (gen == s->trust_gen) return 0;
-  if ((e = store__trust_replay(s, txn))) return e;
-  s->trust_gen = gen;
+  if (gen == *tgen) return 0;
+  *tgen = UINT64_MAX; /* half replayed if this fails: again next time */
+  if ((e = trust_replay_into(s, txn, t))) return e;
+  *tgen = gen;
   return 0;
+}
+
+int store__trust_sync(store *s, MDB_txn *txn) {
+  return trust_sync_into(s, txn, s->trust, &s->trust_gen);
 }
 
 /* ---- write transactions -------------------------------------------------- */
@@ -390,16 +402,20 @@ static int store__revive(store *s) {
     mdb_txn_abort(txn);
     return e;
   }
-  s->trust_gen = UINT64_MAX;
+  s->trust_gen = s->rtrust_gen = UINT64_MAX;
   return store__err(mdb_txn_commit(txn)); /* keeps the database handles */
 }
 
-int store__write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx) {
-  if (s->o.read_only) return STOA_ESTATE;
+/* Set while this thread runs store_ingest_bg: readers may be inside the
+ * environment on another thread, so it must not be remapped nor reopened. */
+static _Thread_local bool store__bg;
+
+static int store__write_locked(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx) {
   if (!s->env) return STOA_ESTORE; /* store__revive could not open it again */
   for (int attempt = 0; attempt < 40; attempt++) {
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn), e;
+    if ((rc == MDB_MAP_RESIZED || rc == MDB_PANIC) && store__bg) return -EAGAIN;
     if (rc == MDB_MAP_RESIZED) { /* another process grew the map */
       mdb_env_set_mapsize(s->env, 0);
       continue;
@@ -428,6 +444,7 @@ int store__write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *c
     if (e && s->trust_dirty) s->trust_gen = UINT64_MAX; /* in-memory state is ahead: reload */
     if (e != STOA_ENOSPACE) return e;
     /* Map full: nothing was written.  Grow and run the batch again. */
+    if (store__bg) return -EAGAIN;
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
     size_t next = info.me_mapsize * 2;
@@ -436,6 +453,23 @@ int store__write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *c
   }
   return STOA_ENOSPACE;
 }
+
+int store__write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx) {
+  if (s->o.read_only) return STOA_ESTATE;
+  pthread_mutex_lock(&s->wmu);
+  int e = store__write_locked(s, fn, ctx);
+  pthread_mutex_unlock(&s->wmu);
+  return e;
+}
+
+int store_ingest_bg(store *s, store_item *items, size_t n, uint64_t now, store_counts *c) {
+  store__bg = true;
+  int e = store_ingest(s, items, n, now, c);
+  store__bg = false;
+  return e;
+}
+
+void store_writer_busy(store *s, bool busy) { s->writer_busy = busy; }
 
 /* ---- reading ---------------------------------------------------------------- */
 
@@ -447,6 +481,9 @@ int store_rd_begin(store *s, store_rd **out) {
   rd->s = s;
   for (;;) {
     rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &rd->txn);
+    /* Not while another thread writes (store_writer_busy): this read
+     * fails, and the next one after that write may mend the environment. */
+    if (s->writer_busy) break;
     if (rc == MDB_PANIC && store__revive(s) == 0) continue; /* an earlier commit failed */
     if (rc != MDB_MAP_RESIZED) break;
     mdb_env_set_mapsize(s->env, 0);
@@ -577,9 +614,10 @@ uint64_t store_last_seq(store_rd *rd) {
 }
 
 const trust_state *store_trust(store_rd *rd) {
-  if (!rd->s->has_charter) return NULL;
-  if (store__trust_sync(rd->s, rd->txn)) return NULL;
-  return rd->s->trust;
+  store *s = rd->s;
+  if (!s->has_charter) return NULL;
+  if (trust_sync_into(s, rd->txn, s->rtrust, &s->rtrust_gen)) return NULL;
+  return s->rtrust;
 }
 
 int store_trust_events(store_rd *rd, store_trust_cb cb, void *ctx) {

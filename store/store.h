@@ -108,6 +108,22 @@ typedef struct store_counts {
  */
 int store_ingest(store *s, store_item *items, size_t n, uint64_t now, store_counts *c);
 
+/*
+ * Writing on one thread while another reads.  A store is used from one
+ * thread, except this: the thread that reads may hand batches to another
+ * thread for store_ingest_bg, having said so with store_writer_busy(s,
+ * true), and say store_writer_busy(s, false) once it has returned.
+ * Meanwhile its reads see the last commit, and it may write itself
+ * (writes take turns).  store_ingest_bg is store_ingest, except that it
+ * never remaps nor reopens the environment (the reader may be inside it):
+ * when it would have to (the map is full, another process grew it, or an
+ * earlier commit failed), it stores nothing and returns -EAGAIN, and the
+ * reading thread runs the batch again with store_ingest after
+ * store_writer_busy(s, false).
+ */
+int store_ingest_bg(store *s, store_item *items, size_t n, uint64_t now, store_counts *c);
+void store_writer_busy(store *s, bool busy);
+
 /* Re-examines the pending area (future records whose time has come). */
 int store_pending_recheck(store *s, uint64_t now, store_counts *c);
 

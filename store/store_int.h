@@ -6,6 +6,7 @@
 #define STOA_STORE_INT_H
 
 #include <lmdb.h>
+#include <pthread.h>
 
 #include "proto/trust.h"
 #include "store/store.h"
@@ -71,8 +72,18 @@ struct store {
   store_opts o;
   bool has_charter;
   charter ch;
-  trust_state *trust;
+  trust_state *trust;         /* the writer's: write transactions only */
   uint64_t trust_gen;         /* generation the in-memory state reflects */
+  /* The readers' own copy (store_trust), so that a write on another thread
+   * (store_ingest_bg) never changes the state a reader holds. */
+  trust_state *rtrust;
+  uint64_t rtrust_gen;
+  /* Write transactions, whatever the thread, one at a time: they share the
+   * work buffers below. */
+  pthread_mutex_t wmu;
+  /* Set by the reading thread while store_ingest_bg may run elsewhere: the
+   * environment is then never reopened nor remapped (store_writer_busy). */
+  bool writer_busy;
   bool trust_dirty;           /* changed in the open write txn */
   struct fts_acc *acc;        /* postings collected in the open write txn */
   /* The meta counters "seq" and "docid", read when a write transaction

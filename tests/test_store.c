@@ -5,6 +5,7 @@
  * folder that the teardown removes.  One test opens the LMDB environment
  * directly (lmdb.h) to damage a record, which the API cannot do.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include <ftw.h>
 #include <lmdb.h>
 #include <msgpack.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <unistd.h>
 
@@ -1823,6 +1825,88 @@ static void test_map_growth(void **state) {
   assert_int_equal(search(s, "reopening")->n, 1);
 }
 
+/* ---- writing on another thread (store_ingest_bg) ------------------------------ */
+
+typedef struct bg_job {
+  store *s;
+  store_item *items;
+  size_t n;
+  int err;
+  _Atomic int done;
+} bg_job;
+
+static void *bg_main(void *arg) {
+  bg_job *j = arg;
+  j->err = store_ingest_bg(j->s, j->items, j->n, NOW, NULL);
+  j->done = 1;
+  return NULL;
+}
+
+/* Batches written on a second thread while this one reads, as stoad does:
+ * the reads see each commit whole or not at all, the readers' trust state
+ * follows an endorsement made on the other thread, and when the map must
+ * grow (it starts at 256 KiB) the writer stores nothing and says -EAGAIN,
+ * and the batch goes again on the reading thread.  Nothing is lost. */
+static void test_ingest_bg(void **state) {
+  fx *f = *state;
+  key a, ed;
+  fed fd;
+  key_make(&a, 1);
+  key_make(&ed, 2);
+  const key *fa[] = { &a };
+  fed_make(&fd, fa, 1, 1);
+  store_opts o = { .map_size = 256 * 1024 };
+  store *s = fx_store(f, &fd, &o);
+  enum { N = 3001, B = 250 };
+  const uint64_t T = NOW - 10000000;
+  rb *r = fx_alloc(f, N * sizeof *r);
+  store_item *items = fx_alloc(f, B * sizeof *items);
+  /* First the endorsement of an editor key, then records it signs. */
+  mk_trust(&r[0], &fd, REC_ENDORSE, &a, ed.pk, "editor", T);
+  for (int i = 1; i < N; i++) {
+    char name[80];
+    snprintf(name, sizeof name, "Threaded association number%d", i);
+    mk_org_new(&r[i], &fd, &a, &ed, T + (uint64_t)i, name);
+  }
+  int again = 0, reads = 0;
+  for (int i = 0; i < N;) {
+    size_t n = i == 0 ? 1 : (size_t)(N - i < B ? N - i : B);
+    for (size_t j = 0; j < n; j++) item_set(&items[j], &r[i + (int)j], &fd);
+    bg_job job = { s, items, n, 0, 0 };
+    pthread_t th;
+    store_writer_busy(s, true);
+    assert_int_equal(pthread_create(&th, NULL, bg_main, &job), 0);
+    while (!job.done) { /* reads meanwhile: a commit is seen whole or not at all */
+      store_rd *rd;
+      assert_int_equal(store_rd_begin(s, &rd), 0);
+      bool first = store_has(rd, r[i].hash), last = store_has(rd, r[i + (int)n - 1].hash);
+      assert_true(first == last);
+      const trust_state *t = store_trust(rd);
+      assert_non_null(t);
+      if (i > 0) assert_true(trust_key_valid(t, a.pk, ed.pk, TRUST_EDITOR, NOW));
+      store_rd_end(rd);
+      reads++;
+    }
+    pthread_join(th, NULL);
+    store_writer_busy(s, false);
+    if (job.err == -EAGAIN) { /* the map must grow: here, no read open */
+      again++;
+      for (size_t j = 0; j < n; j++) assert_false(has(s, r[i + (int)j].hash));
+      assert_int_equal(store_ingest(s, items, n, NOW, NULL), 0);
+    } else {
+      assert_int_equal(job.err, 0);
+    }
+    for (size_t j = 0; j < n; j++) assert_int_equal(items[j].status, ST_NEW);
+    i += (int)n;
+  }
+  print_message("    %d batches written on a second thread, %d of them again on the reader's "
+                "(map full); %d reads meanwhile\n", (N + B - 2) / B + 1, again, reads);
+  assert_true(again >= 1);
+  assert_int_equal(stats(s).records, N);
+  assert_int_equal(search(s, "number2999")->n, 1);
+  assert_int_equal(verify(s), 0);
+}
+
 /* ---- reindex and verify ---------------------------------------------------------------- */
 
 typedef struct problems {
@@ -2084,6 +2168,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_open_vocabulary, setup, teardown),
     cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
     cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_ingest_bg, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reindex_verify, setup, teardown),
     cmocka_unit_test_setup_teardown(test_scan_seq, setup, teardown),
   };
