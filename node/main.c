@@ -190,6 +190,13 @@ static void reload(node *n) {
 static void on_tick(uv_timer_t *t) {
   node *n = t->data;
   static unsigned ticks;
+  static uint64_t last_ns;
+  uint64_t ns = uv_hrtime();
+  /* A tick every second: a longer gap means something held the loop (and
+   * every peer and the control socket with it).  Said, so that it shows. */
+  if (last_ns && ns - last_ns > 3000000000u)
+    log_warn("the event loop was held for %llu ms", (unsigned long long)((ns - last_ns) / 1000000 - 1000));
+  last_ns = ns;
   ticks++;
   net_tick(n);
   peer_tick(n);
@@ -220,9 +227,10 @@ void node_stop(node *n) {
   NOTIFY("STOPPING=1");
   log_info("stopping: finishing the batch in hand");
   /* Verifications in flight finish; their commit runs as they land. */
-  while (n->jobs > 0) uv_run(n->loop, UV_RUN_ONCE);
+  while (n->jobs > 0 || n->committing) uv_run(n->loop, UV_RUN_ONCE);
   uv_timer_stop(&n->commit_timer);
   node_commit(n);
+  while (n->committing) uv_run(n->loop, UV_RUN_ONCE);
   for (conn *c = n->conns; c; c = c->next) net_close(c, WERR_SHUTDOWN, "shutting down");
   /* No new connections or control clients: the loop ends when the last
    * connection has closed. */

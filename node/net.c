@@ -84,6 +84,8 @@ static conn *conn_new(node *n, bool initiator, int peer_index) {
   c->st = &c->own_st;
   c->st->last_sync_equal = -1;
   c->window = NODE_INFLIGHT_MIN;
+  c->seen.limit = NODE_SEEN_RECENT;
+  c->offered_set.limit = NODE_OFFERED_RECENT;
   rate_init(&c->up, n->cfg.peer_upload_rate);
   uv_tcp_init(n->loop, &c->tcp);
   c->tcp.data = c;
@@ -114,7 +116,7 @@ void conn_unref(conn *c) {
     nx = o->next;
     free(o);
   }
-  hashset_free(&c->seen);
+  hashrecent_free(&c->seen);
   free(c->rbuf);
   free(c->sendq);
   free(c->inflight_msgs);

@@ -22,14 +22,19 @@
 #define NODE_HANDSHAKE_MS 10000
 #define NODE_PING_MS 30000
 #define NODE_DEAD_MS 90000
-#define NODE_INFLIGHT_MAX (8u << 20)    /* unacknowledged record bytes per peer, at most */
+#define NODE_INFLIGHT_MAX (32u << 20)   /* unacknowledged record bytes per peer, at most */
 #define NODE_INFLIGHT_MIN (32u << 10)   /* ... and at least (the window adapts between) */
-#define OFFER_CHUNK_MAX 512             /* hashes an OFFER runs ahead of the WANTs, about */
+#define OFFER_CHUNK_MAX 512             /* hashes offers run ahead of the WANTs, at least */
 #define NODE_WANT_WINDOW 16384          /* hashes asked for and not yet answered, at most */
 #define NODE_SENDQ_MAX (1u << 20)       /* records a peer may have asked us for */
 #define NODE_WANT_LIST_MAX (1u << 20)   /* hashes remembered per peer */
-#define NODE_RXQUEUE_MAX (16u << 20)    /* received, not yet committed, per peer */
-#define NODE_BATCH 4096                 /* records per commit */
+#define NODE_RXQUEUE_MAX (32u << 20)    /* received, not yet committed, per peer */
+#define NODE_BATCH 16384                /* verified records that commit at once; fewer */
+#define NODE_COMMIT_WAIT_MS 1000        /* wait at most this long while more are coming, */
+#define NODE_COMMIT_IDLE_MS 10          /* or until none came for this long */
+#define NODE_SEEN_RECENT (1u << 17)     /* hashes a connection remembers seeing, at least:
+                                         * more than its receive queue can hold */
+#define NODE_OFFERED_RECENT NODE_WANT_WINDOW /* hashes offered, remembered to count the asks */
 #define NODE_ADDR_MAX 280
 
 /* ---- log.c ---------------------------------------------------------------- */
@@ -95,12 +100,19 @@ typedef struct conn_stats {
   int last_sync_equal;                  /* -1 unknown, 0 differed, 1 equal */
 } conn_stats;
 
-/* A set of record hashes seen on one connection (sent or received), so
- * that no record goes twice over it.  Open addressing on 8-byte prefixes. */
+/* A set of record hashes.  Open addressing on 8-byte prefixes. */
 typedef struct hashset { uint64_t *v; size_t cap, n; } hashset;
 bool hashset_has(const hashset *h, const uint8_t hash[HASH_LEN]);
 int hashset_add(hashset *h, const uint8_t hash[HASH_LEN]);
 void hashset_free(hashset *h);
+/* The last hashes added to a set, at least `limit` and at most twice that:
+ * two generations, the older dropped when the newer fills.  For what one
+ * connection has seen (sent or received), so that no record goes twice
+ * over it, with memory that does not grow with the length of a sync. */
+typedef struct hashrecent { hashset cur, old; size_t limit; } hashrecent;
+bool hashrecent_has(const hashrecent *h, const uint8_t hash[HASH_LEN]);
+int hashrecent_add(hashrecent *h, const uint8_t hash[HASH_LEN]);
+void hashrecent_free(hashrecent *h);
 /* Appends a hash to a growing array (*v holds *n, room for *cap).
  * 0 or STOA_ENOMEM (the array unchanged). */
 int hashes_push(uint8_t **v, size_t *n, size_t *cap, const uint8_t h[HASH_LEN]);
@@ -160,7 +172,7 @@ typedef struct conn {
   uint8_t peer_node[KEY_LEN], peer_network[KEY_LEN];
   uint32_t peer_caps;
   uint64_t peer_set_size;
-  hashset seen;                         /* hashes sent to or received from it */
+  hashrecent seen;                      /* hashes sent to or received from it, lately */
   /* reconciliation */
   struct sync_session *out_sync;        /* we send symbols */
   struct sync_session *in_sync;         /* we decode */
@@ -187,7 +199,7 @@ typedef struct conn {
   uint64_t last_offer_ms, last_want_ms; /* pacing of OFFER when no WANT comes */
   uint64_t offered;                     /* hashes offered to it on this connection */
   size_t off_start;                     /* pw->off_pos when this connection's offers began */
-  hashset offered_set;                  /* hashes offered on this connection */
+  hashrecent offered_set;               /* hashes offered on this connection, lately */
   uint64_t offered_asked;               /* how many of them it asked for */
   size_t *inflight_msgs;                /* bytes per unacknowledged RECORDS */
   size_t nin, capin;
@@ -247,6 +259,14 @@ typedef struct node {
   rxbatch *batches;                     /* verified, waiting for commit */
   int jobs;                             /* verifications in flight */
   uv_timer_t commit_timer;              /* gathers small batches into one commit */
+  /* The commit in the thread pool (one at a time): the first commit_nb
+   * batches of `batches`, commit_k records. */
+  bool committing;
+  uint64_t batch_since;                 /* uv_now when the first uncommitted record was verified */
+  uv_work_t commit_work;
+  size_t commit_nb, commit_k;
+  int commit_err;
+  store_counts commit_cnt;
   uint64_t ingested;
   struct peers_book *book;              /* peers.c: the address book */
   peer_want *wants;                     /* want.c */

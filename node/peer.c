@@ -3,6 +3,7 @@
  * sessions, record transfer with flow control, and push
  * (docs/protocol.md §3).
  */
+#include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,25 @@ int hashset_add(hashset *s, const uint8_t h[HASH_LEN]) {
   while (s->v[i] && s->v[i] != k) i = (i + 1) & (s->cap - 1);
   if (!s->v[i]) { s->v[i] = k; s->n++; }
   return 0;
+}
+
+bool hashrecent_has(const hashrecent *h, const uint8_t hash[HASH_LEN]) {
+  return hashset_has(&h->cur, hash) || hashset_has(&h->old, hash);
+}
+
+int hashrecent_add(hashrecent *h, const uint8_t hash[HASH_LEN]) {
+  if (hashrecent_has(h, hash)) return 0;
+  if (h->limit && h->cur.n >= h->limit) {
+    hashset_free(&h->old);
+    h->old = h->cur;
+    h->cur = (hashset){ 0 };
+  }
+  return hashset_add(&h->cur, hash);
+}
+
+void hashrecent_free(hashrecent *h) {
+  hashset_free(&h->cur);
+  hashset_free(&h->old);
 }
 
 int hashes_push(uint8_t **v, size_t *n, size_t *cap, const uint8_t h[HASH_LEN]) {
@@ -183,6 +203,13 @@ static uint64_t send_prio(const rec *r) {
 
 static int sendq_push(conn *c, const uint8_t h[HASH_LEN], uint64_t prio) {
   if (c->sendq_n - c->sendq_pos >= NODE_SENDQ_MAX) return STOA_ETOOBIG; /* a peer asking too much */
+  if (c->sendq_n == c->sendq_cap && c->sendq_pos && c->sendq_pos >= c->sendq_n / 2) {
+    /* Mostly sent: move the rest to the front rather than grow, so that
+     * a long transfer asked for a part at a time needs a part's room. */
+    memmove(c->sendq, c->sendq + c->sendq_pos, (c->sendq_n - c->sendq_pos) * sizeof *c->sendq);
+    c->sendq_n -= c->sendq_pos;
+    c->sendq_pos = 0;
+  }
   if (c->sendq_n == c->sendq_cap) {
     size_t nc = c->sendq_cap ? c->sendq_cap * 2 : 1024;
     struct sendq_ent *p = realloc(c->sendq, nc * sizeof *p);
@@ -211,7 +238,7 @@ static void enqueue_records(conn *c, const uint8_t *hashes, size_t n) {
     const uint8_t *buf;
     size_t len;
     rec r;
-    if (hashset_has(&c->seen, hashes + i * HASH_LEN)) continue;
+    if (hashrecent_has(&c->seen, hashes + i * HASH_LEN)) continue;
     if (store_get(rd, hashes + i * HASH_LEN, &buf, &len) || rec_decode(buf, len, &r)) continue;
     sendq_push(c, r.hash, send_prio(&r));
   }
@@ -279,7 +306,7 @@ static void list_pump(conn *c, sync_session *s) {
   }
 }
 
-static void offer_next(conn *c);
+static bool offer_next(conn *c);
 
 static void offer_pump(conn *c) {
   static uint8_t hashes[WIRE_WANT_MAX * HASH_LEN], msg[WIRE_MSG_MAX];
@@ -343,13 +370,13 @@ void peer_pump(conn *c) {
       const uint8_t *h = c->sendq[c->sendq_pos].h;
       const uint8_t *buf;
       size_t blen;
-      if (hashset_has(&c->seen, h) || store_get(rd, h, &buf, &blen)) { c->sendq_pos++; continue; }
+      if (hashrecent_has(&c->seen, h) || store_get(rd, h, &buf, &blen)) { c->sendq_pos++; continue; }
       /* The first record goes whatever its size (<= REC_MAX fits a frame). */
       if (k && total + blen + WIRE_RECORD_OVERHEAD > msg_max) break;
       recs[k] = buf;
       lens[k++] = blen;
       total += blen + WIRE_RECORD_OVERHEAD;
-      hashset_add(&c->seen, h);
+      hashrecent_add(&c->seen, h);
       c->sendq_pos++;
     }
     if (!k) continue;
@@ -367,7 +394,14 @@ void peer_pump(conn *c) {
     c->inflight_msgs[c->nin++] = len;
   }
   store_rd_end(rd);
-  if (c->sendq_pos == c->sendq_n) c->sendq_pos = c->sendq_n = 0;
+  if (c->sendq_pos == c->sendq_n) {
+    c->sendq_pos = c->sendq_n = 0;
+    if (c->sendq_cap > 4096) { /* all sent: a large queue's room goes back */
+      free(c->sendq);
+      c->sendq = NULL;
+      c->sendq_cap = 0;
+    }
+  }
 }
 
 /* ---- HELLO ---------------------------------------------------------------------------------- */
@@ -454,7 +488,7 @@ static int on_hello(conn *c, const wire_hello *h) {
     it->len = h->proof_len[i];
     if (rec_decode(it->buf, it->len, &it->r) || !rec_kind_is_trust(it->r.h.kind)) continue;
     it->sig_ok = rec_verify(&it->r, n->fed) == 0;
-    hashset_add(&c->seen, it->r.hash); /* the peer has it: never push it back */
+    hashrecent_add(&c->seen, it->r.hash); /* the peer has it: never push it back */
     k++;
   }
   if (k) store_ingest(n->st, items, k, node_now_ms(), NULL);
@@ -530,26 +564,37 @@ int peer_sync_start(conn *c) {
   return 0;
 }
 
-/* Sends the next part of the difference we offer.  The first parts are
- * small and each is sent when the peer asks for records (a WANT), so on
- * a slow link the offer does not queue ahead of the records asked for:
- * it goes at the pace of the transfer, 64, 128, ... 2,040 hashes. */
-static void offer_next(conn *c) {
+/* Hashes an offer may run ahead of the peer's asks: about two seconds of
+ * the records it acknowledges (taken as 1 KiB each), at least
+ * OFFER_CHUNK_MAX, so that on a slow link the offers do not queue far
+ * ahead of the records asked for, and at most NODE_WANT_WINDOW, what the
+ * peer asks for at once.  On a fast link a small lead would leave the
+ * transfer waiting for each next offer. */
+static uint64_t offer_ahead(const conn *c) {
+  uint64_t a = c->ack_rate * 2 / 1024;
+  return a < OFFER_CHUNK_MAX ? OFFER_CHUNK_MAX : a > NODE_WANT_WINDOW ? NODE_WANT_WINDOW : a;
+}
+
+/* Sends the next part of the difference we offer: 64, 128, ... hashes,
+ * at most offer_ahead and WIRE_WANT_MAX.  False when nothing went. */
+static bool offer_next(conn *c) {
   static uint8_t msg[WIRE_MSG_MAX];
   peer_want *w = c->pw;
   size_t len;
   /* All offered: the list stays until the peer has asked for all of it
    * (want_detach), as the last parts may yet be lost in a cut. */
-  if (!w || !w->off || w->off_pos >= w->off_n || c->state != CS_READY || c->closing) return;
-  size_t k = w->off_n - w->off_pos;
+  if (!w || !w->off || w->off_pos >= w->off_n || c->state != CS_READY || c->closing) return false;
+  size_t k = w->off_n - w->off_pos, ahead = offer_ahead(c);
   if (k > w->off_chunk) k = w->off_chunk;
-  if (wire_encode_hashes(W_OFFER, w->off + w->off_pos * HASH_LEN, (uint32_t)k, msg, sizeof msg, &len)) return;
+  if (k > ahead) k = ahead;
+  if (wire_encode_hashes(W_OFFER, w->off + w->off_pos * HASH_LEN, (uint32_t)k, msg, sizeof msg, &len)) return false;
   net_send_msg(c, msg, len);
   c->last_offer_ms = node_now_ms();
   c->offered += k;
-  for (size_t i = 0; i < k; i++) hashset_add(&c->offered_set, w->off + (w->off_pos + i) * HASH_LEN);
+  for (size_t i = 0; i < k; i++) hashrecent_add(&c->offered_set, w->off + (w->off_pos + i) * HASH_LEN);
   w->off_pos += k;
-  w->off_chunk = w->off_chunk * 2 > OFFER_CHUNK_MAX ? OFFER_CHUNK_MAX : w->off_chunk * 2;
+  w->off_chunk = w->off_chunk * 2 > WIRE_WANT_MAX ? WIRE_WANT_MAX : w->off_chunk * 2;
+  return true;
 }
 
 /* Orders hashes of records we hold as we would send them (trust records,
@@ -596,7 +641,7 @@ static void finish_diff(conn *c, sync_session *s, const uint8_t *want, uint32_t 
       w->off_n = nl;
       w->off_chunk = 64;
       c->off_start = 0;
-      hashset_free(&c->offered_set);
+      hashrecent_free(&c->offered_set);
       c->offered = c->offered_asked = 0;
       offer_next(c);
     }
@@ -771,6 +816,42 @@ static void verify_work(uv_work_t *w) {
 }
 
 static void commit_soon(uv_timer_t *t) { node_commit(t->data); }
+static bool records_coming(const node *n);
+
+/* Commits the verified batches now, or soon.  Now when they are many
+ * (NODE_BATCH records, or half the largest window in bytes: the sender,
+ * which waits for their ACK, must not run out of window while we commit),
+ * when the first of them has waited NODE_COMMIT_WAIT_MS, or when the node
+ * stops.  Else, while more records are on their way (being verified, or
+ * asked for and not yet here), once none has come for NODE_COMMIT_IDLE_MS:
+ * a sender waiting for our ACK (a small window, early in a transfer) is
+ * not kept waiting, and a stream of records costs few commits - each one
+ * writes every page it touches and syncs.  A record nobody asked for (a
+ * push) lands at once. */
+static void commit_maybe(node *n) {
+  size_t recs = 0, bytes = 0, nb = 0, skip = n->committing ? n->commit_nb : 0; /* those are being committed */
+  for (const rxbatch *x = n->batches; x; x = x->next)
+    if (skip) skip--;
+    else if (x->verified) recs += x->n, bytes += x->bytes, nb++;
+  if (!nb) return; /* (a batch of no valid record is still acknowledged) */
+  uint64_t now = uv_now(n->loop);
+  if (!n->batch_since) n->batch_since = now;
+  uint64_t waited = now - n->batch_since;
+  if (recs >= NODE_BATCH || bytes >= NODE_INFLIGHT_MAX / 2 || waited >= NODE_COMMIT_WAIT_MS || n->stopping) {
+    node_commit(n);
+    return;
+  }
+  uint64_t delay = records_coming(n) ? NODE_COMMIT_IDLE_MS : 2;
+  if (delay > NODE_COMMIT_WAIT_MS - waited) delay = NODE_COMMIT_WAIT_MS - waited;
+  uv_timer_start(&n->commit_timer, commit_soon, delay, 0); /* (re)started: counts from the last record */
+}
+
+static bool records_coming(const node *n) {
+  if (n->jobs) return true;
+  for (const conn *c = n->conns; c; c = c->next)
+    if (c->want_out && c->state == CS_READY && !c->closing) return true;
+  return false;
+}
 
 static void verify_done(uv_work_t *w, int status) {
   rxbatch *b = w->data;
@@ -778,15 +859,7 @@ static void verify_done(uv_work_t *w, int status) {
   (void)status;
   b->verified = true;
   n->jobs--;
-  size_t queued = 0;
-  for (rxbatch *x = n->batches; x; x = x->next)
-    if (x->verified) queued += x->n;
-  /* A full batch commits now; a smaller one waits a few milliseconds for
-   * more to arrive, so that a large sync costs few commits (each one an
-   * fsync) while a single pushed record still lands at once. */
-  if (queued >= NODE_BATCH || n->stopping) node_commit(n);
-  else if (!uv_is_active((uv_handle_t *)&n->commit_timer))
-    uv_timer_start(&n->commit_timer, commit_soon, n->jobs ? 20 : 2, 0); /* nothing else coming: soon */
+  commit_maybe(n);
 }
 
 /* Received record bytes waiting for verification or commit, all peers
@@ -821,7 +894,7 @@ static void on_records(conn *c, wire_records *wr) {
     off += len;
     c->st->rx_records++;
     if (rec_decode(x->buf, x->len, &x->r)) continue; /* counted, never stored */
-    hashset_add(&c->seen, x->r.hash);
+    hashrecent_add(&c->seen, x->r.hash);
     b->n++;
   }
   b->bytes = total;
@@ -830,6 +903,7 @@ static void on_records(conn *c, wire_records *wr) {
   b->toks = malloc(b->toks_cap); /* NULL: tokens computed at commit */
   c->rx_queued += total;
   if (c->rx_queued > NODE_RXQUEUE_MAX || rx_queued_all(n) > n->cfg.max_rx_queue) c->read_paused = true;
+
   /* Append: batches commit in arrival order. */
   rxbatch **pp = &n->batches;
   while (*pp) pp = &(*pp)->next;
@@ -842,43 +916,80 @@ static void on_records(conn *c, wire_records *wr) {
   }
 }
 
+/* The commit runs in the thread pool, so that the loop goes on reading,
+ * verifying and answering while a batch is written and synced (a large
+ * one takes a few hundred milliseconds).  One commit at a time; the loop
+ * reads the store meanwhile (store_writer_busy).  Big buffers for the
+ * items of one commit: only one exists at a time. */
+static store_item *commit_items;
+static size_t commit_cap;
+
+static void commit_work(uv_work_t *w) {
+  node *n = w->data;
+  n->commit_err = store_ingest_bg(n->st, commit_items, n->commit_k, node_now_ms(), &n->commit_cnt);
+}
+
+static void commit_done(uv_work_t *w, int status);
+
 /* Commits the verified batches at the head of the queue in one
- * transaction, then acknowledges them and pushes what was new. */
+ * transaction (in the thread pool), then counts them and pushes what was
+ * new (commit_done).  Nothing when a commit is running: its end starts
+ * the next. */
 void node_commit(node *n) {
-  static store_item *items;
-  static size_t cap;
-  size_t total = 0;
+  size_t total = 0, nb = 0;
   rxbatch *b;
-  for (b = n->batches; b && b->verified; b = b->next) total += b->n;
-  if (!n->batches || !n->batches->verified) return;
-  if (total > cap) {
-    store_item *p = realloc(items, total * sizeof *p);
-    if (!p) return;
-    items = p;
-    cap = total;
+  if (n->committing || !n->batches || !n->batches->verified) return;
+  for (b = n->batches; b && b->verified; b = b->next) total += b->n, nb++;
+  if (total > commit_cap) {
+    store_item *p = realloc(commit_items, total * sizeof *p);
+    if (!p) return; /* the timer, or the next verified batch, tries again */
+    commit_items = p;
+    commit_cap = total;
   }
+  uv_timer_stop(&n->commit_timer);
   size_t k = 0;
   for (b = n->batches; b && b->verified; b = b->next) {
-    memcpy(items + k, b->items, b->n * sizeof *items);
+    memcpy(commit_items + k, b->items, b->n * sizeof *commit_items);
     k += b->n;
   }
-  store_counts cnt = { 0 };
-  int e = store_ingest(n->st, items, k, node_now_ms(), &cnt);
-  if (e) log_error("commit of %zu records failed: %s", k, stoa_strerror(e));
-  n->ingested += cnt.fresh;
-  k = 0;
-  while (n->batches && n->batches->verified) {
-    b = n->batches;
+  n->commit_nb = nb;
+  n->commit_k = k;
+  n->batch_since = 0; /* the next batch's first record starts the clock */
+  n->commit_cnt = (store_counts){ 0 };
+  n->committing = true;
+  n->commit_work.data = n;
+  store_writer_busy(n->st, true);
+  if (uv_queue_work(n->loop, &n->commit_work, commit_work, commit_done)) {
+    store_writer_busy(n->st, false);
+    n->commit_err = store_ingest(n->st, commit_items, k, node_now_ms(), &n->commit_cnt);
+    commit_done(&n->commit_work, 0);
+  }
+}
+
+static void commit_done(uv_work_t *w, int status) {
+  node *n = w->data;
+  int e = n->commit_err;
+  size_t k = 0;
+  (void)status;
+  store_writer_busy(n->st, false);
+  if (e == -EAGAIN) { /* the map must grow (or the store be reopened): here, where no read is open */
+    n->commit_cnt = (store_counts){ 0 };
+    e = store_ingest(n->st, commit_items, n->commit_k, node_now_ms(), &n->commit_cnt);
+  }
+  if (e) log_error("commit of %zu records failed: %s", n->commit_k, stoa_strerror(e));
+  n->ingested += n->commit_cnt.fresh;
+  for (size_t i = 0; i < n->commit_nb; i++) {
+    rxbatch *b = n->batches;
     n->batches = b->next;
     conn *c = b->c;
     size_t fresh = 0, bad = 0, dup = 0;
     int why = 0;
-    for (uint32_t i = 0; i < b->n; i++, k++)
+    for (uint32_t j = 0; j < b->n; j++, k++)
       if (e) continue; /* the transaction was rolled back: nothing to count */
-      else if (items[k].status == ST_NEW) fresh++;
-      else if (items[k].status == ST_KNOWN) dup++;
-      else if (items[k].status == ST_PENDING) c->st->rx_pending++;
-      else if (items[k].status == ST_REJECTED) { bad++; why = items[k].err; }
+      else if (commit_items[k].status == ST_NEW) fresh++;
+      else if (commit_items[k].status == ST_KNOWN) dup++;
+      else if (commit_items[k].status == ST_PENDING) c->st->rx_pending++;
+      else if (commit_items[k].status == ST_REJECTED) { bad++; why = commit_items[k].err; }
     c->st->rx_dup += dup;
     if (bad) /* an honest node never sends these: say so where operators look */
       log_warn("%s: rejected %zu invalid record(s) from this peer (%s)", c->addr, bad, stoa_strerror(why));
@@ -895,12 +1006,14 @@ void node_commit(node *n) {
     free(b->items);
     free(b);
   }
+  n->committing = false;
   /* Reading resumes when the peer's own queue and all peers' together are
    * half empty (a peer may have been paused by the others' records). */
   if (rx_queued_all(n) <= n->cfg.max_rx_queue / 2)
     for (conn *c = n->conns; c; c = c->next)
       if (c->rx_queued <= NODE_RXQUEUE_MAX / 2) net_resume(c);
   peer_push_new(n);
+  commit_maybe(n); /* what was verified meanwhile */
 }
 
 /* ---- push ----------------------------------------------------------------------------------------- */
@@ -918,7 +1031,7 @@ static int follow_one(void *vctx, uint64_t seq, const uint8_t *buf, size_t len) 
    * void one (its key revoked) is held but must not steer our dialing. */
   if (r.h.kind == REC_PEER && f->trust && trust_check(f->trust, &r.h) == 0) peers_learn(f->n, &r);
   for (conn *c = f->n->conns; c; c = c->next)
-    if (c->state == CS_READY && !c->closing && (c->peer_caps & WCAP_PUSH) && !hashset_has(&c->seen, r.hash))
+    if (c->state == CS_READY && !c->closing && (c->peer_caps & WCAP_PUSH) && !hashrecent_has(&c->seen, r.hash))
       sendq_push(c, r.hash, send_prio(&r));
   return 0;
 }
@@ -982,11 +1095,22 @@ static void dispatch(conn *c, wire_msg *mp, bool inner) {
   case W_DONE: on_done(c, &m.u.done); break;
   case W_WANT:
     c->last_want_ms = node_now_ms();
-    for (uint32_t i = 0; i < m.u.want.n && c->offered_set.n; i++)
-      c->offered_asked += hashset_has(&c->offered_set, m.u.want.hashes + (size_t)i * HASH_LEN);
+    for (uint32_t i = 0; i < m.u.want.n && c->offered; i++)
+      c->offered_asked += hashrecent_has(&c->offered_set, m.u.want.hashes + (size_t)i * HASH_LEN);
     enqueue_records(c, m.u.want.hashes, m.u.want.n);
-    /* Offer more once the peer has asked for most of what we offered. */
-    if (c->pw && c->pw->off && c->offered_asked + OFFER_CHUNK_MAX / 2 >= c->offered) offer_next(c);
+    /* Offer more while the peer has asked for most of what we offered. */
+    while (c->pw && c->pw->off && c->offered + OFFER_CHUNK_MAX / 2 <= c->offered_asked + offer_ahead(c) &&
+           offer_next(c)) {}
+    /* All offered and all asked for: nothing is left to offer again after
+     * a cut, and the list (32 bytes a record) can go now rather than at
+     * the next sync. */
+    if (c->pw && c->pw->off && c->pw->off_pos >= c->pw->off_n &&
+        c->off_start + c->offered_asked >= c->pw->off_n) {
+      free(c->pw->off);
+      c->pw->off = NULL;
+      c->pw->off_n = c->pw->off_pos = 0;
+      hashrecent_free(&c->offered_set);
+    }
     break;
   case W_OFFER: want_offered(c, m.u.want.hashes, m.u.want.n); break;
   case W_LIST: on_list(c, &m.u.list); break;
@@ -1046,7 +1170,7 @@ void peer_tick(node *n) {
 
 void peer_on_closed(conn *c) {
   want_detach(c);
-  hashset_free(&c->offered_set);
+  hashrecent_free(&c->offered_set);
   zip_tx_free(c->ztx);
   zip_rx_free(c->zrx);
   c->ztx = NULL;

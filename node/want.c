@@ -125,7 +125,7 @@ void want_add(conn *c, const uint8_t *hashes, size_t n) {
   for (size_t i = 0; i < n; i++) {
     const uint8_t *h = hashes + i * HASH_LEN;
     if (w->n >= NODE_WANT_LIST_MAX) break; /* the next sync finds the rest */
-    if (hashset_has(&w->in, h) || hashset_has(&c->seen, h) || store_known(rd, h)) continue;
+    if (hashset_has(&w->in, h) || hashrecent_has(&c->seen, h) || store_known(rd, h)) continue;
     if (hashes_push(&w->h, &w->n, &w->cap, h)) break;
     hashset_add(&w->in, h);
   }
