@@ -122,11 +122,14 @@ static int load_charter(store *s, MDB_txn *txn) {
   return 0;
 }
 
-int store__rec_get(store *s, MDB_txn *txn, const uint8_t hash[HASH_LEN], MDB_val *env,
-                   uint64_t *seq) {
+/* The envelope of a record by hash; in a write transaction, also among
+ * the rows the batch will write (claims: the writer's state, which a
+ * reader on another thread must not touch). */
+static int rec_get(store *s, MDB_txn *txn, const uint8_t hash[HASH_LEN], MDB_val *env,
+                   uint64_t *seq, bool claims) {
   MDB_val k = { HASH_LEN, (void *)hash }, d;
   uint8_t sk[8];
-  uint64_t claimed = ingest__claimed(s, txn, hash);
+  uint64_t claimed = claims ? ingest__claimed(s, txn, hash) : 0;
   if (claimed) {
     put_be64(sk, claimed);
   } else {
@@ -140,6 +143,11 @@ int store__rec_get(store *s, MDB_txn *txn, const uint8_t hash[HASH_LEN], MDB_val
   k.mv_data = sk;
   int rc = mdb_get(txn, s->dbi[DB_SEQ], &k, env);
   return rc == MDB_NOTFOUND ? STOA_ECORRUPT : store__err(rc);
+}
+
+int store__rec_get(store *s, MDB_txn *txn, const uint8_t hash[HASH_LEN], MDB_val *env,
+                   uint64_t *seq) {
+  return rec_get(s, txn, hash, env, seq, true);
 }
 
 static int open_dbs(store *s, MDB_txn *txn, unsigned flags) {
@@ -501,7 +509,7 @@ void store_rd_end(store_rd *rd) {
 
 int store_get(store_rd *rd, const uint8_t hash[HASH_LEN], const uint8_t **buf, size_t *len) {
   MDB_val d;
-  int e = store__rec_get(rd->s, rd->txn, hash, &d, NULL);
+  int e = rec_get(rd->s, rd->txn, hash, &d, NULL, false);
   if (e) return e;
   *buf = d.mv_data;
   *len = d.mv_size;

@@ -1881,6 +1881,9 @@ static void test_ingest_bg(void **state) {
       assert_int_equal(store_rd_begin(s, &rd), 0);
       bool first = store_has(rd, r[i].hash), last = store_has(rd, r[i + (int)n - 1].hash);
       assert_true(first == last);
+      const uint8_t *buf;
+      size_t len;
+      assert_int_equal(store_get(rd, r[i].hash, &buf, &len), first ? 0 : STOA_ENOTFOUND);
       const trust_state *t = store_trust(rd);
       assert_non_null(t);
       if (i > 0) assert_true(trust_key_valid(t, a.pk, ed.pk, TRUST_EDITOR, NOW));
