@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,6 +273,12 @@ int main(int argc, char **argv) {
     { NULL, 0, NULL, 0 },
   };
   int o;
+  /* Large arrays (a sync's lists, up to 32 bytes a record) come and go
+   * with each transfer: mapped on their own, they go back to the system
+   * when freed.  glibc's default raises this threshold after such a free,
+   * and the next ones then stay in the heap, a heap a long-running daemon
+   * keeps. */
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   while ((o = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
     switch (o) {
     case 'H': home = optarg; break;

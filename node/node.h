@@ -34,7 +34,8 @@
 #define NODE_COMMIT_IDLE_MS 10          /* or until none came for this long */
 #define NODE_SEEN_RECENT (1u << 17)     /* hashes a connection remembers seeing, at least:
                                          * more than its receive queue can hold */
-#define NODE_OFFERED_RECENT NODE_WANT_WINDOW /* hashes offered, remembered to count the asks */
+#define NODE_OFFERED_RECENT (2 * NODE_WANT_WINDOW) /* hashes offered, remembered to count the
+                                         * asks: more than offers lead by (+ an OFFER) */
 #define NODE_ADDR_MAX 280
 
 /* ---- log.c ---------------------------------------------------------------- */

@@ -597,6 +597,15 @@ static bool offer_next(conn *c) {
   return true;
 }
 
+/* Forgets what we offer this peer (after a cut it is not offered again;
+ * a sync finds what the peer still lacks). */
+static void offer_drop(conn *c) {
+  free(c->pw->off);
+  c->pw->off = NULL;
+  c->pw->off_n = c->pw->off_pos = 0;
+  hashrecent_free(&c->offered_set);
+}
+
 /* Orders hashes of records we hold as we would send them (trust records,
  * then newest), so that the peer asks for them in that order. */
 static void sort_by_prio(node *n, uint8_t *hashes, size_t k) {
@@ -1105,12 +1114,8 @@ static void dispatch(conn *c, wire_msg *mp, bool inner) {
      * a cut, and the list (32 bytes a record) can go now rather than at
      * the next sync. */
     if (c->pw && c->pw->off && c->pw->off_pos >= c->pw->off_n &&
-        c->off_start + c->offered_asked >= c->pw->off_n) {
-      free(c->pw->off);
-      c->pw->off = NULL;
-      c->pw->off_n = c->pw->off_pos = 0;
-      hashrecent_free(&c->offered_set);
-    }
+        c->off_start + c->offered_asked >= c->pw->off_n)
+      offer_drop(c);
     break;
   case W_OFFER: want_offered(c, m.u.want.hashes, m.u.want.n); break;
   case W_LIST: on_list(c, &m.u.list); break;
@@ -1164,6 +1169,11 @@ void peer_tick(node *n) {
     if (c->pw && c->pw->off && c->sendq_pos >= c->sendq_n && !c->inflight &&
         now - c->last_offer_ms > 5000 && now - c->last_want_ms > 5000)
       offer_next(c);
+    /* All offered, and a minute without a WANT on a live connection: the
+     * peer holds what it wanted of it.  The list goes. */
+    if (c->pw && c->pw->off && c->pw->off_pos >= c->pw->off_n && now - c->last_want_ms > 60000 &&
+        now - c->last_offer_ms > 60000)
+      offer_drop(c);
     peer_pump(c);
   }
 }
