@@ -5,7 +5,7 @@ SAN     ?= build-san
 SECONDS ?= 60
 MESON   := meson
 
-.PHONY: all bootstrap test demo bench fuzz clean install valgrind
+.PHONY: all bootstrap test demo bench fuzz clean install valgrind tsan
 
 all: bootstrap $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -55,6 +55,12 @@ fuzz: $(FUZZ)/build.ninja
 VG ?= build-vg
 valgrind: bootstrap
 	sh scripts/valgrind $(VG)
+
+# The threaded paths (stoad's commit thread, import's verifiers) under
+# ThreadSanitizer (scripts/tsan): ~10 min, not part of `make test`.
+TSAN ?= build-tsan
+tsan: bootstrap
+	sh scripts/tsan $(TSAN)
 
 clean:
 	rm -rf $(BUILD) $(SAN)
