@@ -32,8 +32,9 @@
 #define NODE_BATCH 16384                /* verified records that commit at once; fewer */
 #define NODE_COMMIT_WAIT_MS 1000        /* wait at most this long while more are coming, */
 #define NODE_COMMIT_IDLE_MS 10          /* or until none came for this long */
-#define NODE_SEEN_RECENT (1u << 17)     /* hashes a connection remembers seeing, at least:
-                                         * more than its receive queue can hold */
+#define NODE_SEEN_RECENT (1u << 18)     /* hashes a connection remembers seeing, at least:
+                                         * more than its receive queue holds (32 MiB of
+                                         * records of >= 150 bytes) */
 #define NODE_OFFERED_RECENT (2 * NODE_WANT_WINDOW) /* hashes offered, remembered to count the
                                          * asks: more than offers lead by (+ an OFFER) */
 #define NODE_ADDR_MAX 280
