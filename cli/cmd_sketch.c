@@ -33,31 +33,13 @@ typedef struct sym_ctx {
   uint64_t n;
 } sym_ctx;
 
-/* The record's hash, BLAKE2b-256(header || signature), read from its
- * envelope [header (bin), signature (bin 64), body]: the store's records
- * were checked when they came in, so this skips rec_decode's body hash
- * and msgpack walk, the larger part of its cost. */
-static int env_hash(const uint8_t *buf, size_t len, uint8_t out[HASH_LEN]) {
-  mp_reader m;
-  uint32_t n, hl;
-  const uint8_t *hdr, *sig;
-  crypto_generichash_blake2b_state st;
-  mp_reader_init(&m, buf, len);
-  if (mp_read_array(&m, &n) || n != 3 || mp_read_bin(&m, &hdr, &hl) || mp_read_binn(&m, &sig, SIG_LEN))
-    return STOA_ECORRUPT;
-  crypto_generichash_blake2b_init(&st, NULL, 0, HASH_LEN);
-  crypto_generichash_blake2b_update(&st, hdr, hl);
-  crypto_generichash_blake2b_update(&st, sig, SIG_LEN);
-  crypto_generichash_blake2b_final(&st, out, HASH_LEN);
-  return 0;
-}
-
 static int sym_one(void *vctx, uint64_t seq, const uint8_t *buf, size_t len) {
   sym_ctx *x = vctx;
-  uint8_t h[HASH_LEN];
+  rec r;
   (void)seq;
-  if (env_hash(buf, len, h)) return STOA_ECORRUPT;
-  iblt_symbols_add_item(x->out, 0, x->k, h);
+  /* the store's records were checked when they came in (rec_peek) */
+  if (rec_peek(buf, len, &r)) return STOA_ECORRUPT;
+  iblt_symbols_add_item(x->out, 0, x->k, r.hash);
   x->n++;
   return 0;
 }

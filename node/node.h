@@ -183,6 +183,7 @@ typedef struct conn {
    * control with a window that follows the acknowledged rate */
   struct sendq_ent *sendq;
   size_t sendq_n, sendq_cap, sendq_pos;
+  bool sendq_pushed;                    /* pushes appended since the last sort */
   uint64_t inflight;                    /* bytes sent, not acknowledged */
   uint64_t window;                      /* current limit of inflight */
   uint64_t acked, ack_rate;             /* bytes acknowledged this second; bytes/s */

@@ -166,7 +166,7 @@ static int ext_add(void *vctx, uint64_t seq, const uint8_t *buf, size_t len) {
   ext_ctx *x = vctx;
   rec r;
   if (seq > x->upto) return 1;
-  if (rec_decode(buf, len, &r)) return 0;
+  if (rec_peek(buf, len, &r)) return 0;
   iblt_symbols_add_item(x->out, x->start, x->count, r.hash);
   return 0;
 }
@@ -197,8 +197,8 @@ struct sendq_ent {
   uint64_t prio;                        /* trust records first, then newest */
 };
 
-static uint64_t send_prio(const rec *r) {
-  return rec_kind_is_trust(r->h.kind) ? UINT64_MAX : r->h.ts;
+static uint64_t send_prio(const rec_header *h) {
+  return rec_kind_is_trust(h->kind) ? UINT64_MAX : h->ts;
 }
 
 static int sendq_push(conn *c, const uint8_t h[HASH_LEN], uint64_t prio) {
@@ -230,20 +230,27 @@ static int prio_cmp(const void *a, const void *b) {
 /* Queues the records a peer asked for, best first: trust records (the
  * receiver needs them to accept the rest), then the newest entries, so
  * that a link that lives only a few minutes brings the most useful data.
- * The whole unsent queue is re-sorted: O(q log q) per WANT of <= 2,040. */
+ * The new part is sorted; the whole unsent queue only when the new part
+ * does not follow it (a peer asks in the order we offered, so seldom). */
 static void enqueue_records(conn *c, const uint8_t *hashes, size_t n) {
   store_rd *rd;
+  size_t k = 0; /* queued: the last k of the queue (a compaction keeps order) */
   if (store_rd_begin(c->node->st, &rd)) return;
   for (size_t i = 0; i < n; i++) {
     const uint8_t *buf;
     size_t len;
     rec r;
     if (hashrecent_has(&c->seen, hashes + i * HASH_LEN)) continue;
-    if (store_get(rd, hashes + i * HASH_LEN, &buf, &len) || rec_decode(buf, len, &r)) continue;
-    sendq_push(c, r.hash, send_prio(&r));
+    if (store_get(rd, hashes + i * HASH_LEN, &buf, &len) || rec_peek(buf, len, &r)) continue;
+    if (sendq_push(c, r.hash, send_prio(&r.h))) break;
+    k++;
   }
   store_rd_end(rd);
-  qsort(c->sendq + c->sendq_pos, c->sendq_n - c->sendq_pos, sizeof *c->sendq, prio_cmp);
+  size_t from = c->sendq_n - k;
+  qsort(c->sendq + from, c->sendq_n - from, sizeof *c->sendq, prio_cmp);
+  if (c->sendq_pushed || (from > c->sendq_pos && from < c->sendq_n && c->sendq[from - 1].prio < c->sendq[from].prio))
+    qsort(c->sendq + c->sendq_pos, c->sendq_n - c->sendq_pos, sizeof *c->sendq, prio_cmp);
+  c->sendq_pushed = false;
   peer_pump(c);
 }
 
@@ -284,7 +291,7 @@ static int offer_one(void *vctx, uint64_t seq, const uint8_t *buf, size_t len) {
   rec r;
   if (o->n == WIRE_WANT_MAX || (o->upto && seq > o->upto)) return 1;
   o->last = seq;
-  if (!rec_decode(buf, len, &r)) memcpy(o->h + (size_t)o->n++ * HASH_LEN, r.hash, HASH_LEN);
+  if (!rec_peek(buf, len, &r)) memcpy(o->h + (size_t)o->n++ * HASH_LEN, r.hash, HASH_LEN);
   return 0;
 }
 
@@ -606,8 +613,14 @@ static void offer_drop(conn *c) {
   hashrecent_free(&c->offered_set);
 }
 
-/* Orders hashes of records we hold as we would send them (trust records,
- * then newest), so that the peer asks for them in that order. */
+/* Writes the hashes of e[0..k) to out in the order we send records
+ * (trust records, then newest), so that the peer asks in that order. */
+static void prio_order(struct sendq_ent *e, size_t k, uint8_t *out) {
+  qsort(e, k, sizeof *e, prio_cmp);
+  for (size_t i = 0; i < k; i++) memcpy(out + i * HASH_LEN, e[i].h, HASH_LEN);
+}
+
+/* The same for hashes of records we hold, looked up. */
 static void sort_by_prio(node *n, uint8_t *hashes, size_t k) {
   struct sendq_ent *e = malloc(k * sizeof *e + 1);
   store_rd *rd;
@@ -615,24 +628,23 @@ static void sort_by_prio(node *n, uint8_t *hashes, size_t k) {
   for (size_t i = 0; i < k; i++) {
     const uint8_t *buf;
     size_t len;
-    rec r;
+    rec_header h;
     memcpy(e[i].h, hashes + i * HASH_LEN, HASH_LEN);
-    e[i].prio = store_get(rd, e[i].h, &buf, &len) || rec_decode(buf, len, &r) ? 0 : send_prio(&r);
+    e[i].prio = store_get(rd, e[i].h, &buf, &len) || rec_peek_header(buf, len, &h) ? 0 : send_prio(&h);
   }
   store_rd_end(rd);
-  qsort(e, k, sizeof *e, prio_cmp);
-  for (size_t i = 0; i < k; i++) memcpy(hashes + i * HASH_LEN, e[i].h, HASH_LEN);
+  prio_order(e, k, hashes);
   free(e);
 }
 
 /* The difference is known: what we lack (want) and what the peer lacks
- * (give).  Answers DONE, asks, offers, and closes the session. */
+ * (give, in send order).  Answers DONE, asks, offers, and closes the
+ * session. */
 static void finish_diff(conn *c, sync_session *s, const uint8_t *want, uint32_t nr, uint8_t *give,
                         uint32_t nl, const char *how) {
   static uint8_t msg[WIRE_MSG_MAX];
   size_t len;
   uint32_t n = nl + nr;
-  sort_by_prio(c->node, give, nl);
   wire_done d = { s->id, 0, nl, nr };
   if (!wire_encode_done(&d, msg, sizeof msg, &len)) net_send_msg(c, msg, len);
   /* Both directions are pulls: we ask for what we lack, and offer what
@@ -680,6 +692,7 @@ static void finish_receive(conn *c, sync_session *s) {
     else memcpy(give + (size_t)nl++ * HASH_LEN, it, HASH_LEN);
   }
   snprintf(how, sizeof how, "%u symbols", s->dec.m);
+  sort_by_prio(c->node, give, nl);
   finish_diff(c, s, want, nr, give, nl, how);
   free(want);
   free(give);
@@ -688,14 +701,23 @@ static void finish_receive(conn *c, sync_session *s) {
 /* A LIST part: the peer's whole set arrives instead of symbols.  We note
  * what it holds and what of it we lack; at the last part, our records it
  * lacks are the rest of the difference.  O(our set) once. */
-typedef struct give_ctx { const hashset *listed; uint8_t *h; size_t n, cap; uint64_t upto; } give_ctx;
+typedef struct give_ctx { const hashset *listed; struct sendq_ent *e; size_t n, cap; uint64_t upto; } give_ctx;
 
 static int give_one(void *vctx, uint64_t seq, const uint8_t *buf, size_t len) {
   give_ctx *g = vctx;
   rec r;
   if (seq > g->upto) return 1;
-  if (rec_decode(buf, len, &r) || hashset_has(g->listed, r.hash)) return 0;
-  return hashes_push(&g->h, &g->n, &g->cap, r.hash);
+  if (rec_peek(buf, len, &r) || hashset_has(g->listed, r.hash)) return 0;
+  if (g->n == g->cap) {
+    size_t nc = g->cap ? g->cap * 2 : 1024;
+    struct sendq_ent *p = realloc(g->e, nc * sizeof *p);
+    if (!p) return STOA_ENOMEM;
+    g->e = p;
+    g->cap = nc;
+  }
+  memcpy(g->e[g->n].h, r.hash, HASH_LEN);
+  g->e[g->n++].prio = send_prio(&r.h);
+  return 0;
 }
 
 static void on_list(conn *c, const wire_list *l) {
@@ -716,12 +738,21 @@ static void on_list(conn *c, const wire_list *l) {
   }
   if (!l->last) { store_rd_end(rd); return; }
   give_ctx g = { &s->listed, NULL, 0, 0, s->snap_seq };
-  store_scan(rd, 1, give_one, &g);
+  int e = store_scan(rd, 1, give_one, &g);
   store_rd_end(rd);
+  uint8_t *give = malloc(g.n * HASH_LEN + 1);
+  if (e < 0 || !give) {
+    free(g.e);
+    free(give);
+    net_close(c, 0, "out of memory");
+    return;
+  }
+  prio_order(g.e, g.n, give);
+  free(g.e);
   char how[48];
   snprintf(how, sizeof how, "a list of %zu", s->listed.n);
-  finish_diff(c, s, s->lwant, (uint32_t)s->lwant_n, g.h, (uint32_t)g.n, how);
-  free(g.h);
+  finish_diff(c, s, s->lwant, (uint32_t)s->lwant_n, give, (uint32_t)g.n, how);
+  free(give);
 }
 
 static void on_sync(conn *c, const wire_sync *w) {
@@ -945,10 +976,10 @@ static void commit_done(uv_work_t *w, int status);
  * new (commit_done).  Nothing when a commit is running: its end starts
  * the next. */
 void node_commit(node *n) {
-  size_t total = 0, nb = 0;
+  size_t total = 0, nb = 0, bytes = 0;
   rxbatch *b;
   if (n->committing || !n->batches || !n->batches->verified) return;
-  for (b = n->batches; b && b->verified; b = b->next) total += b->n, nb++;
+  for (b = n->batches; b && b->verified; b = b->next) total += b->n, bytes += b->bytes, nb++;
   if (total > commit_cap) {
     store_item *p = realloc(commit_items, total * sizeof *p);
     if (!p) return; /* the timer, or the next verified batch, tries again */
@@ -965,6 +996,10 @@ void node_commit(node *n) {
   n->commit_k = k;
   n->batch_since = 0; /* the next batch's first record starts the clock */
   n->commit_cnt = (store_counts){ 0 };
+  /* Room for the batch (stored, a record takes about three times its
+   * bytes; the copies a transaction makes, as much again), so that the
+   * commit need not come back to this thread to grow the map. */
+  store_reserve(n->st, 6 * bytes + ((size_t)16 << 20));
   n->committing = true;
   n->commit_work.data = n;
   store_writer_busy(n->st, true);
@@ -1033,7 +1068,7 @@ static int follow_one(void *vctx, uint64_t seq, const uint8_t *buf, size_t len) 
   follow_ctx *f = vctx;
   rec r;
   f->last = seq;
-  if (rec_decode(buf, len, &r)) return 0;
+  if (rec_peek(buf, len, &r)) return 0;
   iblt_sketch_add(&f->n->sketch, r.hash);
   f->n->records++;
   /* The address book (peers.c) learns from valid peer records only: a
@@ -1041,7 +1076,7 @@ static int follow_one(void *vctx, uint64_t seq, const uint8_t *buf, size_t len) 
   if (r.h.kind == REC_PEER && f->trust && trust_check(f->trust, &r.h) == 0) peers_learn(f->n, &r);
   for (conn *c = f->n->conns; c; c = c->next)
     if (c->state == CS_READY && !c->closing && (c->peer_caps & WCAP_PUSH) && !hashrecent_has(&c->seen, r.hash))
-      sendq_push(c, r.hash, send_prio(&r));
+      if (!sendq_push(c, r.hash, send_prio(&r.h))) c->sendq_pushed = true;
   return 0;
 }
 

@@ -61,11 +61,12 @@ static void record_hash(const uint8_t *hdr, size_t hlen, const uint8_t *sig, uin
   crypto_generichash_blake2b_final(&st, out, HASH_LEN);
 }
 
-int rec_decode(const uint8_t *buf, size_t len, rec *out) {
+/* The envelope [header (bin), signature (bin 64), body (bin) | nil]: its
+ * parts and the decoded header, without looking into the body. */
+static int envelope(const uint8_t *buf, size_t len, rec *x) {
   mp_reader r;
   uint32_t n, hlen, blen;
   const uint8_t *hdr, *sig, *body = NULL;
-  rec x;
   int e;
 
   if (len > REC_MAX) return STOA_ETOOBIG;
@@ -73,34 +74,62 @@ int rec_decode(const uint8_t *buf, size_t len, rec *out) {
   if ((e = mp_read_array(&r, &n))) return e;
   if (n != 3) return STOA_EMALFORMED;
   if ((e = mp_read_bin(&r, &hdr, &hlen))) return e;
-  if ((e = rec_header_decode(hdr, hlen, &x.h))) return e;
+  if ((e = rec_header_decode(hdr, hlen, &x->h))) return e;
   if ((e = mp_read_binn(&r, &sig, SIG_LEN))) return e;
   if (mp_peek(&r) == MP_NIL) {
     mp_read_nil(&r);
     blen = 0;
   } else {
     if ((e = mp_read_bin(&r, &body, &blen))) return e;
-    if (blen != x.h.body_len) return STOA_EHASH;
+    if (blen != x->h.body_len) return STOA_EHASH;
   }
   if (mp_left(&r)) return STOA_ETRAILING;
-  if (body) {
+  x->hdr = hdr;
+  x->hdr_len = hlen;
+  x->sig = sig;
+  x->body = body;
+  x->body_len = blen;
+  return 0;
+}
+
+int rec_decode(const uint8_t *buf, size_t len, rec *out) {
+  rec x;
+  int e;
+  if ((e = envelope(buf, len, &x))) return e;
+  if (x.body) {
     uint8_t bh[HASH_LEN];
-    crypto_generichash_blake2b(bh, HASH_LEN, body, blen, NULL, 0);
+    mp_reader r;
+    crypto_generichash_blake2b(bh, HASH_LEN, x.body, x.body_len, NULL, 0);
     if (sodium_memcmp(bh, x.h.body_hash, HASH_LEN) != 0) return STOA_EHASH;
-    if ((e = mp_check(body, blen))) return e;
-    mp_reader_init(&r, body, blen);
+    if ((e = mp_check(x.body, x.body_len))) return e;
+    mp_reader_init(&r, x.body, x.body_len);
     if (mp_peek(&r) != MP_MAP) return STOA_EMALFORMED;
   }
-  x.hdr = hdr;
-  x.hdr_len = hlen;
-  x.sig = sig;
-  x.body = body;
-  x.body_len = blen;
-  record_hash(hdr, hlen, sig, x.hash);
+  record_hash(x.hdr, x.hdr_len, x.sig, x.hash);
   *out = x;
   return 0;
 }
 
+int rec_peek(const uint8_t *buf, size_t len, rec *out) {
+  rec x;
+  int e;
+  if ((e = envelope(buf, len, &x))) return e;
+  record_hash(x.hdr, x.hdr_len, x.sig, x.hash);
+  *out = x;
+  return 0;
+}
+
+int rec_peek_header(const uint8_t *buf, size_t len, rec_header *h) {
+  mp_reader r;
+  uint32_t n, hlen;
+  const uint8_t *hdr;
+  int e;
+  mp_reader_init(&r, buf, len);
+  if ((e = mp_read_array(&r, &n))) return e;
+  if (n != 3) return STOA_EMALFORMED;
+  if ((e = mp_read_bin(&r, &hdr, &hlen))) return e;
+  return rec_header_decode(hdr, hlen, h);
+}
 
 /* The signed message is short (< 350 bytes), so it is assembled on the stack
  * and checked with the one-shot verify, which is faster than Ed25519ph. */

@@ -102,20 +102,6 @@ static int reindex_fn(store *s, MDB_txn *txn, void *vctx) {
 
 /* ---- re-judging ------------------------------------------------------------------ */
 
-/* The header of an envelope, without the hashing rec_decode does: a pass
- * over every record reads headers only. */
-static int peek_header(const uint8_t *buf, size_t len, rec_header *h) {
-  mp_reader r;
-  uint32_t n, hlen;
-  const uint8_t *hdr;
-  int e;
-  mp_reader_init(&r, buf, len);
-  if ((e = mp_read_array(&r, &n))) return e;
-  if (n != 3) return STOA_EMALFORMED;
-  if ((e = mp_read_bin(&r, &hdr, &hlen))) return e;
-  return rec_header_decode(hdr, hlen, h);
-}
-
 /* Records of `owner` signed by `signer` dated `from` or later. */
 typedef struct rj_scope {
   uint8_t owner[KEY_LEN], signer[KEY_LEN];
@@ -199,7 +185,7 @@ static int rj_pass(store *s, MDB_txn *txn, rj_ctx *x) {
   for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
     rec_header h;
-    if (k.mv_size != 8 || peek_header(d.mv_data, d.mv_size, &h)) continue;
+    if (k.mv_size != 8 || rec_peek_header(d.mv_data, d.mv_size, &h)) continue;
     if (x->all && memcmp(h.owner, h.signer, KEY_LEN) &&
         (e = ingest__mx_note(s, h.owner, h.signer, h.ts)))
       break;

@@ -479,6 +479,29 @@ int store_ingest_bg(store *s, store_item *items, size_t n, uint64_t now, store_c
 
 void store_writer_busy(store *s, bool busy) { s->writer_busy = busy; }
 
+int store_reserve(store *s, size_t bytes) {
+  MDB_envinfo info;
+  MDB_stat st;
+  own_readers o = { "", 0 };
+  int rc;
+  if (!s->env || s->o.read_only) return 0;
+  pthread_mutex_lock(&s->wmu);
+  if ((rc = mdb_env_info(s->env, &info)) || (rc = mdb_env_stat(s->env, &st))) goto out;
+  size_t used = ((size_t)info.me_last_pgno + 1) * st.ms_psize, size = info.me_mapsize;
+  if (used <= size && size - used >= bytes) goto out;
+  while (size < used + bytes && size < SIZE_MAX / 2) size *= 2;
+  snprintf(o.pid, sizeof o.pid, "%d", (int)getpid());
+  mdb_reader_list(s->env, own_reader_cb, &o);
+  if (o.live) {
+    pthread_mutex_unlock(&s->wmu);
+    return -EBUSY;
+  }
+  if ((rc = mdb_env_set_mapsize(s->env, size)) == 0) s->trust_gen = UINT64_MAX;
+out:
+  pthread_mutex_unlock(&s->wmu);
+  return store__err(rc);
+}
+
 /* ---- reading ---------------------------------------------------------------- */
 
 int store_rd_begin(store *s, store_rd **out) {

@@ -124,6 +124,16 @@ int store_ingest(store *s, store_item *items, size_t n, uint64_t now, store_coun
 int store_ingest_bg(store *s, store_item *items, size_t n, uint64_t now, store_counts *c);
 void store_writer_busy(store *s, bool busy);
 
+/*
+ * Grows the map ahead of a write of about `bytes`, so that store_ingest_bg
+ * seldom finds it full (which costs the batch twice): while less than
+ * `bytes` is left past the last page in use, the map doubles.  Only on the
+ * reading thread, with no transaction of this process open and no write
+ * running.  0 when there is room (or now is); -EBUSY when a read is
+ * open (nothing changed); an LMDB error otherwise.
+ */
+int store_reserve(store *s, size_t bytes);
+
 /* Re-examines the pending area (future records whose time has come). */
 int store_pending_recheck(store *s, uint64_t now, store_counts *c);
 

@@ -1910,6 +1910,65 @@ static void test_ingest_bg(void **state) {
   assert_int_equal(verify(s), 0);
 }
 
+/* store_reserve grows the map ahead of a write, so that the writer on the
+ * second thread finds room and the batch is not written twice; never
+ * while a read is open in this process. */
+static void test_reserve(void **state) {
+  fx *f = *state;
+  key a, ed;
+  fed fd;
+  key_make(&a, 1);
+  key_make(&ed, 2);
+  const key *fa[] = { &a };
+  fed_make(&fd, fa, 1, 1);
+  store_opts o = { .map_size = 256 * 1024 };
+  store *s = fx_store(f, &fd, &o);
+  enum { N = 1001 };
+  const uint64_t T = NOW - 10000000;
+  rb *r = fx_alloc(f, N * sizeof *r);
+  store_item *items = fx_alloc(f, N * sizeof *items);
+  size_t bytes = 0;
+  mk_trust(&r[0], &fd, REC_ENDORSE, &a, ed.pk, "editor", T);
+  for (int i = 1; i < N; i++) {
+    char name[80];
+    snprintf(name, sizeof name, "Reserved association number%d", i);
+    mk_org_new(&r[i], &fd, &a, &ed, T + (uint64_t)i, name);
+  }
+  for (int i = 0; i < N; i++) item_set(&items[i], &r[i], &fd), bytes += items[i].len;
+  store_stats before = stats(s);
+  assert_int_equal(before.map_size, 256 * 1024);
+  /* Room enough already: nothing changes. */
+  assert_int_equal(store_reserve(s, 4096), 0);
+  assert_int_equal(stats(s).map_size, before.map_size);
+  /* A read open: refused, nothing changes. */
+  store_rd *rd;
+  assert_int_equal(store_rd_begin(s, &rd), 0);
+  assert_int_equal(store_reserve(s, 6 * bytes), -EBUSY);
+  store_rd_end(rd);
+  assert_int_equal(stats(s).map_size, before.map_size);
+  /* Now: the map doubles until the room follows the pages in use. */
+  assert_int_equal(store_reserve(s, 6 * bytes), 0);
+  store_stats after = stats(s);
+  assert_true(after.map_size >= after.used_bytes + 6 * bytes);
+  assert_true(after.map_size / 2 < after.used_bytes + 6 * bytes);
+  assert_int_equal(after.map_size % before.map_size, 0);
+  /* The whole batch on a second thread: written there, the first time. */
+  bg_job job = { s, items, N, 0, 0 };
+  pthread_t th;
+  store_writer_busy(s, true);
+  assert_int_equal(pthread_create(&th, NULL, bg_main, &job), 0);
+  pthread_join(th, NULL);
+  store_writer_busy(s, false);
+  assert_int_equal(job.err, 0);
+  for (int i = 0; i < N; i++) assert_int_equal(items[i].status, ST_NEW);
+  assert_int_equal(stats(s).records, N);
+  assert_int_equal(stats(s).map_size, after.map_size);
+  print_message("    %zu record bytes: map 256 KiB -> %llu KiB before the write, %llu KiB used after it\n",
+                bytes, (unsigned long long)after.map_size / 1024,
+                (unsigned long long)stats(s).used_bytes / 1024);
+  assert_int_equal(verify(s), 0);
+}
+
 /* ---- reindex and verify ---------------------------------------------------------------- */
 
 typedef struct problems {
@@ -2172,6 +2231,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
     cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ingest_bg, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_reserve, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reindex_verify, setup, teardown),
     cmocka_unit_test_setup_teardown(test_scan_seq, setup, teardown),
   };
