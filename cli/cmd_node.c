@@ -146,12 +146,14 @@ static void print_peers(json_t *peers) {
     json_int_t come = json_integer_value(json_object_get(p, "to_come")), go = json_integer_value(json_object_get(p, "to_send"));
     json_int_t eta = json_integer_value(json_object_get(p, "eta_s"));
     json_int_t zr = json_integer_value(json_object_get(p, "zip_raw")), zo = json_integer_value(json_object_get(p, "zip_out"));
+    json_int_t zp = json_integer_value(json_object_get(p, "zip_plain"));
     if (come || go) {
       printf("    still to come %lld, to send %lld", (long long)come, (long long)go);
       if (eta) printf(", about %lld min %02lld s left", (long long)(eta / 60), (long long)(eta % 60));
       printf("\n");
     }
     if (zr && zo) printf("    records compressed %.2f:1\n", (double)zr / (double)zo);
+    if (zp) printf("    %lld bytes of records sent plain: the peer was the bottleneck, not the link\n", (long long)zp);
     printf("    last sync: %s%s%s\n", t, json_is_true(eq) ? " (sets were equal)" : json_is_false(eq) ? " (sets differed)" : "",
            err && *err ? "" : "");
     if (err && *err) printf("    last error: %s\n", err);

@@ -99,6 +99,7 @@ static void pack_stats(msgpack_packer *pk, const conn_stats *st) {
   pk_kv_u64(pk, "rx_pending", st->rx_pending);
   pk_kv_u64(pk, "zip_raw", st->zip_raw);
   pk_kv_u64(pk, "zip_out", st->zip_out);
+  pk_kv_u64(pk, "zip_plain", st->zip_plain);
   pk_kv_u64(pk, "last_sync_ms", st->last_sync_ms);
   pk_str(pk, "equal_at_last_sync");
   if (st->last_sync_equal < 0) msgpack_pack_nil(pk);
@@ -121,6 +122,9 @@ static void pack_flow(msgpack_packer *pk, const conn *c) {
   pk_kv_u64(pk, "eta_s", eta);
 }
 
+/* A peer's map: five fields below, pack_flow's 3 and pack_stats's 12. */
+enum { PEER_FIELDS = 5 + 3 + 12 };
+
 /* One entry per configured peer, then one per inbound connection. */
 static void pack_peers(node *n, msgpack_packer *pk) {
   unsigned count = 0;
@@ -133,7 +137,7 @@ static void pack_peers(node *n, msgpack_packer *pk) {
     conn *c = p->c;
     char h[17] = "";
     if (c && c->state == CS_READY) hex8(c->peer_node, h);
-    msgpack_pack_map(pk, 19);
+    msgpack_pack_map(pk, PEER_FIELDS);
     pk_kv_str(pk, "addr", p->addr);
     pk_kv_str(pk, "direction", "out");
     pk_kv_str(pk, "state", c ? state_name(c->state) : "disconnected");
@@ -146,7 +150,7 @@ static void pack_peers(node *n, msgpack_packer *pk) {
     if (c->peer_index >= 0) continue;
     char h[17] = "";
     if (c->state == CS_READY) hex8(c->peer_node, h);
-    msgpack_pack_map(pk, 19);
+    msgpack_pack_map(pk, PEER_FIELDS);
     pk_kv_str(pk, "addr", c->addr);
     pk_kv_str(pk, "direction", "in");
     pk_kv_str(pk, "state", state_name(c->state));

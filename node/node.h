@@ -98,6 +98,7 @@ typedef struct conn_stats {
   uint64_t rx_dup;                      /* received records we already held */
   uint64_t rx_pending;                  /* received records put in the pending area */
   uint64_t zip_raw, zip_out;            /* bytes before and after compression */
+  uint64_t zip_plain;                   /* RECORDS bytes sent plain: the peer was busy */
   uint64_t last_sync_ms;
   int last_sync_equal;                  /* -1 unknown, 0 differed, 1 equal */
 } conn_stats;
@@ -187,6 +188,8 @@ typedef struct conn {
   uint64_t inflight;                    /* bytes sent, not acknowledged */
   uint64_t window;                      /* current limit of inflight */
   uint64_t acked, ack_rate;             /* bytes acknowledged this second; bytes/s */
+  uint64_t peer_waiting;                /* its last ACK: bytes it holds uncommitted */
+  bool plain;                           /* records go uncompressed (peer_busy) */
   uint64_t rx_mark, rx_rate;            /* st.rx_bytes a second ago; bytes/s */
   zip_tx *ztx;                          /* compression, when both speak zstd */
   zip_rx *zrx;

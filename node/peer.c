@@ -264,14 +264,33 @@ static size_t out_high(const conn *c) {
   return h < 16384 ? 16384 : (size_t)h;
 }
 
+/* The peer, not the link, sets the pace: its last ACK said it holds more
+ * than half a second of what it acknowledges (and at least 1 MiB) received
+ * and not yet committed.  Compressing would then only cost both sides CPU
+ * and bring nothing sooner, so records go plain until it catches up (the
+ * idea of `zstd --adapt`).  On a slow link the peer waits for data, and
+ * records go compressed. */
+static bool peer_busy(const conn *c) {
+  uint64_t half = c->ack_rate / 2;
+  return c->peer_waiting >= ((uint64_t)1 << 20) && c->peer_waiting >= half;
+}
+
 /* Sends one message, through the connection's zstd stream when both
- * sides speak it.  False when the connection had to close. */
+ * sides speak it and the peer is not the bottleneck.  False when the
+ * connection had to close. */
 static bool send_maybe_zip(conn *c, const uint8_t *msg, size_t len) {
   static uint8_t z[WIRE_MSG_MAX], out[WIRE_MSG_MAX];
   size_t zl, ol;
+  bool plain = c->ztx && peer_busy(c);
+  if (plain != c->plain) {
+    log_debug("%s: records go %s (the peer holds %llu bytes uncommitted)", c->addr,
+              plain ? "plain" : "compressed", (unsigned long long)c->peer_waiting);
+    c->plain = plain;
+  }
   /* ZIP is per message: one too large to be sure to fit compressed goes
    * plain (the stream is untouched). */
-  if (!c->ztx || len > ZIP_RAW_MAX) { net_send_msg(c, msg, len); return true; }
+  if (plain) c->st->zip_plain += len;
+  if (!c->ztx || len > ZIP_RAW_MAX || plain) { net_send_msg(c, msg, len); return true; }
   int e = zip_tx_msg(c->ztx, msg, len, z, sizeof z - WIRE_ZIP_OVERHEAD, &zl);
   if (!e) e = wire_encode_zip((uint32_t)len, z, zl, out, sizeof out, &ol);
   if (e) { net_close(c, 0, "compression failed"); return false; }
@@ -1040,9 +1059,10 @@ static void commit_done(uv_work_t *w, int status) {
     c->st->rx_new += fresh;
     c->rx_queued -= b->bytes;
     if (!e && !c->closing && c->state == CS_READY) {
-      uint8_t m[16];
+      uint8_t m[32];
       size_t len;
-      if (!wire_encode_u64(W_ACK, b->n, m, sizeof m, &len)) net_send_msg(c, m, len);
+      wire_ack a = { b->n, c->rx_queued };
+      if (!wire_encode_ack(&a, m, sizeof m, &len)) net_send_msg(c, m, len);
     }
     conn_unref(c);
     free(b->data);
@@ -1160,6 +1180,7 @@ static void dispatch(conn *c, wire_msg *mp, bool inner) {
     break;
   case W_RECORDS: on_records(c, &m.u.records); break;
   case W_ACK:
+    c->peer_waiting = m.u.ack.waiting;
     if (c->nin) {
       size_t a = c->inflight_msgs[0] <= c->inflight ? c->inflight_msgs[0] : c->inflight;
       c->inflight -= a;

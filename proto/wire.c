@@ -123,7 +123,9 @@ static int wire__dec_records(mp_reader *r, wire_records *rs) {
   return 0;
 }
 
-static int wire__dec_body(mp_reader *r, wire_msg *m) {
+/* The body of a message of `n` elements after the type; *used is set to
+ * the number read when a type has optional trailing elements. */
+static int wire__dec_body(mp_reader *r, wire_msg *m, uint32_t n, uint32_t *used) {
   int e;
   switch (m->type) {
   case W_HELLO: return wire__dec_hello(r, &m->u.hello);
@@ -151,7 +153,10 @@ static int wire__dec_body(mp_reader *r, wire_msg *m) {
     if (m->u.zip.raw_len == 0 || m->u.zip.raw_len > WIRE_MSG_MAX) return STOA_ETOOBIG;
     return wire__bin(r, &m->u.zip.data, &m->u.zip.len, WIRE_MSG_MAX);
   case W_RECORDS: return wire__dec_records(r, &m->u.records);
-  case W_ACK: return mp_read_uint(r, &m->u.ack);
+  case W_ACK:
+    if ((e = mp_read_uint(r, &m->u.ack.count)) || n < 2) return e;
+    *used = 2;
+    return mp_read_uint(r, &m->u.ack.waiting);
   case W_PING: case W_PONG: return mp_read_uint(r, &m->u.nonce);
   case W_ERROR:
     if ((e = wire__u32(r, &m->u.error.code))) return e;
@@ -181,8 +186,9 @@ int wire_decode(const uint8_t *buf, size_t len, wire_msg *m) {
   if (type < W_HELLO || type > W__TYPE_MAX) { e = STOA_EPROTOCOL; goto out; }
   if (n - 1 < wire__need[type]) { e = STOA_EPROTOCOL; goto out; }
   m->type = (int)type;
-  if ((e = wire__dec_body(&r, m))) goto out;
-  for (uint32_t i = 1 + wire__need[type]; i < n; i++)
+  uint32_t used = wire__need[type];
+  if ((e = wire__dec_body(&r, m, n - 1, &used))) goto out;
+  for (uint32_t i = 1 + used; i < n; i++)
     if ((e = mp_skip(&r, 1))) goto out;
   if (mp_left(&r)) e = STOA_ETRAILING;
 out:
@@ -391,11 +397,21 @@ int wire_encode_records(const uint8_t *const *recs, const size_t *lens, uint32_t
 
 int wire_encode_u64(int type, uint64_t v, uint8_t *out, size_t cap, size_t *len) {
   wire__w w;
-  if (type != W_ACK && type != W_PING && type != W_PONG) return STOA_EINVAL;
+  if (type != W_PING && type != W_PONG) return STOA_EINVAL;
   wire__w_init(&w, out, cap);
   wire__put_array(&w, 2);
   wire__put_uint(&w, (uint64_t)type);
   wire__put_uint(&w, v);
+  return wire__w_done(&w, len);
+}
+
+int wire_encode_ack(const wire_ack *a, uint8_t *out, size_t cap, size_t *len) {
+  wire__w w;
+  wire__w_init(&w, out, cap);
+  wire__put_array(&w, 3);
+  wire__put_uint(&w, W_ACK);
+  wire__put_uint(&w, a->count);
+  wire__put_uint(&w, a->waiting);
   return wire__w_done(&w, len);
 }
 

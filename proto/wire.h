@@ -102,6 +102,10 @@ typedef struct wire_error {
   uint32_t reason_len;
 } wire_error;
 
+/* ACK: records committed; bytes the receiver holds from this connection,
+ * received and not yet committed (0 when the sender of ACK did not say). */
+typedef struct wire_ack { uint64_t count, waiting; } wire_ack;
+
 typedef struct wire_msg {
   int type;                             /* enum wire_type */
   union {
@@ -113,7 +117,7 @@ typedef struct wire_msg {
     wire_zip zip;
     wire_list list;
     wire_records records;
-    uint64_t ack;                       /* W_ACK: records committed */
+    wire_ack ack;                       /* W_ACK */
     uint64_t nonce;                     /* W_PING, W_PONG */
     wire_error error;
   } u;
@@ -148,7 +152,8 @@ int wire_encode_list(const wire_list *l, uint8_t *out, size_t cap, size_t *len);
 int wire_encode_zip(uint32_t raw_len, const uint8_t *data, size_t n, uint8_t *out, size_t cap, size_t *len);
 int wire_encode_records(const uint8_t *const *recs, const size_t *lens, uint32_t n,
                         uint8_t *out, size_t cap, size_t *len);
-int wire_encode_u64(int type, uint64_t v, uint8_t *out, size_t cap, size_t *len); /* ACK, PING, PONG */
+int wire_encode_u64(int type, uint64_t v, uint8_t *out, size_t cap, size_t *len); /* PING, PONG */
+int wire_encode_ack(const wire_ack *a, uint8_t *out, size_t cap, size_t *len);
 int wire_encode_error(uint32_t code, const char *reason, uint8_t *out, size_t cap, size_t *len);
 
 /* Bytes RECORDS adds around its records: a sender packs records while

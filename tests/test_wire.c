@@ -183,7 +183,7 @@ static bool msg_equal(const wire_msg *a, const wire_msg *b) {
       if (!same_bytes(p, pn, q, qn)) return false;
     }
   }
-  case W_ACK: return a->u.ack == b->u.ack;
+  case W_ACK: return a->u.ack.count == b->u.ack.count && a->u.ack.waiting == b->u.ack.waiting;
   case W_PING: case W_PONG: return a->u.nonce == b->u.nonce;
   case W_ERROR:
     return a->u.error.code == b->u.error.code &&
@@ -212,7 +212,7 @@ static int encode_msg(const wire_msg *m, uint8_t *out, size_t cap, size_t *len) 
     while (wire_records_next(&r, &rec_ptr[n], &rec_len[n]) == 1) n++;
     return wire_encode_records(rec_ptr, rec_len, n, out, cap, len);
   }
-  case W_ACK: return wire_encode_u64(W_ACK, m->u.ack, out, cap, len);
+  case W_ACK: return wire_encode_ack(&m->u.ack, out, cap, len);
   case W_PING: case W_PONG: return wire_encode_u64(m->type, m->u.nonce, out, cap, len);
   case W_ERROR: {
     char reason[WIRE_REASON_MAX + 1];
@@ -237,7 +237,8 @@ static void check_consistent(const uint8_t *buf, size_t len, const wire_msg *m) 
   wire_msg again;
   check_views(buf, len, m);
   assert_int_equal(encode_msg(m, scratch, sizeof scratch, &n), 0);
-  assert_true(n <= len);
+  /* (an ACK that left out its bytes waiting gets them back: one byte, 0) */
+  assert_true(n <= len + (m->type == W_ACK));
   assert_int_equal(wire_decode(scratch, n, &again), 0);
   if (m->type == W_ERROR && memchr(m->u.error.reason, 0, m->u.error.reason_len)) {
     /* The encoder takes a C string: the reason ends at its first NUL. */
@@ -315,8 +316,9 @@ static void build_corpus(void) {
   fill(recs[0], sizeof recs, 6);
   assert_int_equal(wire_encode_records(rp, rl, 3, buf, sizeof buf, &n), 0);
   corpus_add(buf, n);
-  assert_int_equal(wire_encode_u64(W_ACK, 300, buf, sizeof buf, &n), 0);
+  assert_int_equal(wire_encode_ack(&(wire_ack){ 300, 1 << 20 }, buf, sizeof buf, &n), 0);
   corpus_add(buf, n);
+  assert_int_equal(wire_encode_u64(W_ACK, 300, buf, sizeof buf, &n), STOA_EINVAL);
   assert_int_equal(wire_encode_u64(W_PING, UINT64_MAX, buf, sizeof buf, &n), 0);
   corpus_add(buf, n);
   assert_int_equal(wire_encode_u64(W_PONG, 0, buf, sizeof buf, &n), 0);
@@ -388,7 +390,7 @@ static void test_roundtrip_small(void **state) {
     m.u.done = (wire_done){ v32, v32, edges[i], edges[NEDGES - 1 - i] };
     roundtrip(&m);
     m.type = W_ACK;
-    m.u.ack = edges[i];
+    m.u.ack = (wire_ack){ edges[i], edges[NEDGES - 1 - i] };
     roundtrip(&m);
     m.type = W_PING;
     m.u.nonce = edges[i];
@@ -790,12 +792,14 @@ static const uint8_t layout[W__TYPE_MAX + 1][8] = {
   [W_DONE] = { EK_U32, EK_U32, EK_U64, EK_U64 },
   [W_WANT] = { EK_WANT },
   [W_RECORDS] = { EK_RECS },
-  [W_ACK] = { EK_U64 }, [W_PING] = { EK_U64 }, [W_PONG] = { EK_U64 },
+  [W_ACK] = { EK_U64, EK_U64 }, [W_PING] = { EK_U64 }, [W_PONG] = { EK_U64 },
   [W_ERROR] = { EK_U32, EK_STR },
   [W_OFFER] = { EK_WANT },
   [W_ZIP] = { EK_U32, EK_SYMS },
   [W_LIST] = { EK_U32, EK_WANT, EK_U32 },  /* last: any uint, read as a flag */
 };
+/* Trailing elements a type may leave out (ACK's bytes waiting). */
+static const uint8_t optional[W__TYPE_MAX + 1] = { [W_ACK] = 1 };
 static size_t nelems(int type) {
   size_t n = 0;
   while (n < 8 && layout[type][n]) n++;
@@ -1072,7 +1076,7 @@ static void test_unknown_and_missing(void **state) {
   assert_int_equal(wire_decode(NULL, 0, &m), STOA_ETRUNCATED);
   /* Fewer elements than each type needs. */
   for (int t = W_HELLO; t <= W__TYPE_MAX; t++) {
-    for (size_t cnt = 0; cnt < nelems(t); cnt++) {
+    for (size_t cnt = 0; cnt < nelems(t) - optional[t]; cnt++) {
       pk k;
       pk_init(&k);
       pack_msg(&k, t, cnt, SIZE_MAX, 0, 0);
@@ -1080,6 +1084,12 @@ static void test_unknown_and_missing(void **state) {
       pk_free(&k);
     }
   }
+  /* An ACK without the bytes waiting (as version 1 first sent it): 0. */
+  const uint8_t ack1[] = { 0x92, W_ACK, 0xcd, 0x01, 0x2c };
+  assert_int_equal(wire_decode(ack1, sizeof ack1, &m), 0);
+  assert_int_equal(m.type, W_ACK);
+  assert_int_equal(m.u.ack.count, 300);
+  assert_int_equal(m.u.ack.waiting, 0);
 }
 
 static void test_extra_and_trailing(void **state) {

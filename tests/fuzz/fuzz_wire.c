@@ -97,7 +97,7 @@ static size_t fuzz_reencode(const wire_msg *m) {
     e = wire_encode_records(recs, lens, k, fuzz_enc, sizeof fuzz_enc, &n);
     break;
   }
-  case W_ACK: e = wire_encode_u64(W_ACK, m->u.ack, fuzz_enc, sizeof fuzz_enc, &n); break;
+  case W_ACK: e = wire_encode_ack(&m->u.ack, fuzz_enc, sizeof fuzz_enc, &n); break;
   case W_PING: case W_PONG:
     e = wire_encode_u64(m->type, m->u.nonce, fuzz_enc, sizeof fuzz_enc, &n);
     break;
@@ -163,7 +163,7 @@ static void fuzz_same(const wire_msg *a, const wire_msg *b) {
     }
     break;
   }
-  case W_ACK: FUZZ_CHECK(a->u.ack == b->u.ack); break;
+  case W_ACK: FUZZ_CHECK(a->u.ack.count == b->u.ack.count && a->u.ack.waiting == b->u.ack.waiting); break;
   case W_PING: case W_PONG: FUZZ_CHECK(a->u.nonce == b->u.nonce); break;
   case W_ERROR:
     FUZZ_CHECK(a->u.error.code == b->u.error.code && a->u.error.reason_len == b->u.error.reason_len &&

@@ -167,7 +167,7 @@ static void gen_wire(void) {
   size_t lens[3] = { gen_env_len[0], gen_env_len[2], gen_env_len[6] };
   GEN_OK(wire_encode_records(recs, lens, 3, out, sizeof out, &n));
   gen_put("wire", "records", 0x80, out, n);
-  GEN_OK(wire_encode_u64(W_ACK, 1000, out, sizeof out, &n));
+  GEN_OK(wire_encode_ack(&(wire_ack){ 1000, 65536 }, out, sizeof out, &n));
   gen_put("wire", "ack", 0x80, out, n);
   GEN_OK(wire_encode_u64(W_PING, 0x0123456789abcdefull, out, sizeof out, &n));
   gen_put("wire", "ping", 0x80, out, n);

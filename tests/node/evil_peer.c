@@ -570,7 +570,7 @@ static int drain_in(uint8_t *in, size_t *inlen, uint64_t *acked, uint64_t *ping,
       if (noise_cs_decrypt(&rx, NULL, 0, in + off + 2, fl, pt, sizeof pt, &n)) return -1;
       off += 2 + fl;
       if (wire_decode(pt, n, &w)) continue;
-      if (w.type == W_ACK) *acked += w.u.ack;
+      if (w.type == W_ACK) *acked += w.u.ack.count;
       else if (w.type == W_PONG) { pongs_in++; last_pong = w.u.nonce; }
       else if (w.type == W_PING) { *ping = w.u.nonce; *got_ping = true; }
       else if (w.type == W_ERROR) {

@@ -131,6 +131,11 @@ else
   expect_eq "records B received on its last connection but already held" "$((RXR - RXN))" 0
 fi
 
+step "records went compressed over the slow link"
+# B waits for data here, so its ACKs report no backlog and A compresses
+# (docs/protocol.md §3, Compression): fewer bytes crossed than the records'.
+[ "$DOWN" -lt "$REC_BYTES" ] || fail "A->B carried $DOWN bytes for $REC_BYTES bytes of records: not compressed"
+
 step "figures"
 python3 - <<EOF
 sync, ideal, rec, down, up = $SYNC_S, $IDEAL, $REC_BYTES, $DOWN, $UP
