@@ -120,15 +120,10 @@ int rec_peek(const uint8_t *buf, size_t len, rec *out) {
 }
 
 int rec_peek_header(const uint8_t *buf, size_t len, rec_header *h) {
-  mp_reader r;
-  uint32_t n, hlen;
-  const uint8_t *hdr;
-  int e;
-  mp_reader_init(&r, buf, len);
-  if ((e = mp_read_array(&r, &n))) return e;
-  if (n != 3) return STOA_EMALFORMED;
-  if ((e = mp_read_bin(&r, &hdr, &hlen))) return e;
-  return rec_header_decode(hdr, hlen, h);
+  rec x;
+  int e = envelope(buf, len, &x);
+  if (!e) *h = x.h;
+  return e;
 }
 
 /* The signed message is short (< 350 bytes), so it is assembled on the stack

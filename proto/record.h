@@ -82,7 +82,7 @@ int rec_decode(const uint8_t *buf, size_t len, rec *r);
  * For envelopes from our own store only, which rec_decode checked whole
  * when they came in: rec_peek reads the envelope and header and computes
  * r->hash, without rec_decode's body hash and msgpack walk (the larger
- * part of its cost); rec_peek_header reads the header alone.  Bounds are
+ * part of its cost); rec_peek_header gives the header alone.  Bounds are
  * still checked, so a damaged store gives an error, never a bad read.
  */
 int rec_peek(const uint8_t *buf, size_t len, rec *r);

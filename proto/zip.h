@@ -24,7 +24,8 @@
 typedef struct zip_tx zip_tx;
 typedef struct zip_rx zip_rx;
 
-/* New compressing stream at zstd `level` (1..19).  0 or STOA_ENOMEM. */
+/* New compressing stream at zstd `level` (stoad uses 1..19; the fast
+ * negative levels work too).  0, STOA_ENOMEM or STOA_EINVAL. */
 int zip_tx_new(zip_tx **out, int level);
 void zip_tx_free(zip_tx *z);
 /* Starts a new stream in z, with the same settings, as zip_tx_new would

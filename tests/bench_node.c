@@ -1849,8 +1849,8 @@ static void zip_bench(const char *path) {
   }
   printf("%zu records, %zu bytes (%.0f per record)\n", n, raw_total, (double)raw_total / (double)n);
   static uint8_t msg[WIRE_MSG_MAX], z[WIRE_MSG_MAX];
-  int levels[] = { 1, 3, 9 };
-  for (size_t li = 0; li < 3; li++) {
+  int levels[] = { -5, -1, 1, 3, 9 };
+  for (size_t li = 0; li < sizeof levels / sizeof *levels; li++) {
     zip_tx *zt;
     if (zip_tx_new(&zt, levels[li])) die("zip_tx_new");
     size_t in = 0, out = 0, i = 0;

@@ -147,7 +147,7 @@ static void test_record_peek(void **state) {
     uint8_t *t = malloc(cut ? cut : 1); /* exactly cut bytes: ASan sees a read past them */
     memcpy(t, out, cut);
     assert_int_not_equal(rec_peek(t, cut, &s), 0);
-    if (cut < d.hdr_len) assert_int_not_equal(rec_peek_header(t, cut, &h), 0);
+    assert_int_not_equal(rec_peek_header(t, cut, &h), 0);
     free(t);
   }
 }
