@@ -1847,31 +1847,45 @@ static void *bg_main(void *arg) {
  * follows an endorsement made on the other thread, and when the map must
  * grow (it starts at 256 KiB) the writer stores nothing and says -EAGAIN,
  * and the batch goes again on the reading thread.  Nothing is lost. */
-static void test_ingest_bg(void **state) {
-  fx *f = *state;
+/* A federation of one founder whose editor key signs: a store whose map
+ * starts at 256 KiB, and n records, the endorsement of the editor key
+ * first, then n - 1 organisations "<what> association number<i>". */
+typedef struct small_fed {
   key a, ed;
   fed fd;
-  key_make(&a, 1);
-  key_make(&ed, 2);
-  const key *fa[] = { &a };
-  fed_make(&fd, fa, 1, 1);
-  store_opts o = { .map_size = 256 * 1024 };
-  store *s = fx_store(f, &fd, &o);
-  enum { N = 3001, B = 250 };
+  store *s;
+  rb *r;
+} small_fed;
+
+static void small_fed_make(fx *f, small_fed *x, int n, const char *what) {
   const uint64_t T = NOW - 10000000;
-  rb *r = fx_alloc(f, N * sizeof *r);
-  store_item *items = fx_alloc(f, B * sizeof *items);
-  /* First the endorsement of an editor key, then records it signs. */
-  mk_trust(&r[0], &fd, REC_ENDORSE, &a, ed.pk, "editor", T);
-  for (int i = 1; i < N; i++) {
+  key_make(&x->a, 1);
+  key_make(&x->ed, 2);
+  const key *fa[] = { &x->a };
+  fed_make(&x->fd, fa, 1, 1);
+  store_opts o = { .map_size = 256 * 1024 };
+  x->s = fx_store(f, &x->fd, &o);
+  x->r = fx_alloc(f, (size_t)n * sizeof *x->r);
+  mk_trust(&x->r[0], &x->fd, REC_ENDORSE, &x->a, x->ed.pk, "editor", T);
+  for (int i = 1; i < n; i++) {
     char name[80];
-    snprintf(name, sizeof name, "Threaded association number%d", i);
-    mk_org_new(&r[i], &fd, &a, &ed, T + (uint64_t)i, name);
+    snprintf(name, sizeof name, "%s association number%d", what, i);
+    mk_org_new(&x->r[i], &x->fd, &x->a, &x->ed, T + (uint64_t)i, name);
   }
+}
+
+static void test_ingest_bg(void **state) {
+  fx *f = *state;
+  enum { N = 3001, B = 250 };
+  small_fed x;
+  small_fed_make(f, &x, N, "Threaded");
+  store *s = x.s;
+  rb *r = x.r;
+  store_item *items = fx_alloc(f, B * sizeof *items);
   int again = 0, reads = 0;
   for (int i = 0; i < N;) {
     size_t n = i == 0 ? 1 : (size_t)(N - i < B ? N - i : B);
-    for (size_t j = 0; j < n; j++) item_set(&items[j], &r[i + (int)j], &fd);
+    for (size_t j = 0; j < n; j++) item_set(&items[j], &r[i + (int)j], &x.fd);
     bg_job job = { s, items, n, 0, 0 };
     pthread_t th;
     store_writer_busy(s, true);
@@ -1886,7 +1900,7 @@ static void test_ingest_bg(void **state) {
       assert_int_equal(store_get(rd, r[i].hash, &buf, &len), first ? 0 : STOA_ENOTFOUND);
       const trust_state *t = store_trust(rd);
       assert_non_null(t);
-      if (i > 0) assert_true(trust_key_valid(t, a.pk, ed.pk, TRUST_EDITOR, NOW));
+      if (i > 0) assert_true(trust_key_valid(t, x.a.pk, x.ed.pk, TRUST_EDITOR, NOW));
       store_rd_end(rd);
       reads++;
     }
@@ -1915,26 +1929,13 @@ static void test_ingest_bg(void **state) {
  * while a read is open in this process. */
 static void test_reserve(void **state) {
   fx *f = *state;
-  key a, ed;
-  fed fd;
-  key_make(&a, 1);
-  key_make(&ed, 2);
-  const key *fa[] = { &a };
-  fed_make(&fd, fa, 1, 1);
-  store_opts o = { .map_size = 256 * 1024 };
-  store *s = fx_store(f, &fd, &o);
   enum { N = 1001 };
-  const uint64_t T = NOW - 10000000;
-  rb *r = fx_alloc(f, N * sizeof *r);
+  small_fed x;
+  small_fed_make(f, &x, N, "Reserved");
+  store *s = x.s;
   store_item *items = fx_alloc(f, N * sizeof *items);
   size_t bytes = 0;
-  mk_trust(&r[0], &fd, REC_ENDORSE, &a, ed.pk, "editor", T);
-  for (int i = 1; i < N; i++) {
-    char name[80];
-    snprintf(name, sizeof name, "Reserved association number%d", i);
-    mk_org_new(&r[i], &fd, &a, &ed, T + (uint64_t)i, name);
-  }
-  for (int i = 0; i < N; i++) item_set(&items[i], &r[i], &fd), bytes += items[i].len;
+  for (int i = 0; i < N; i++) item_set(&items[i], &x.r[i], &x.fd), bytes += items[i].len;
   store_stats before = stats(s);
   assert_int_equal(before.map_size, 256 * 1024);
   /* Room enough already: nothing changes. */
