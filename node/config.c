@@ -23,6 +23,7 @@ void config_defaults(node_config *c) {
   c->handshake_timeout_s = 10;
   c->peer_rx_rate = 32000000;          /* 32 MB/s: more than two cores verify */
   c->max_rx_queue = 64u << 20;
+  c->max_sync_symbols = 2u << 20;
   c->max_memory = 512u << 20;
   /* max_outgoing and book_size stay 0 here: config_load picks the default
    * by hub mode once the whole file is read (docs/hubs.md). */
@@ -173,6 +174,11 @@ static int on_value(void *user, const char *section, const char *name, const cha
       /* Slower, a HELLO with its proofs could miss the handshake timeout. */
       if (r < 0 || (r > 0 && r < 16384)) goto bad;
       c->peer_rx_rate = (uint64_t)r;
+    } else if (!strcmp(name, "max_sync_symbols")) {
+      char *end;
+      long v = strtol(value, &end, 10);
+      if (*end || v < 16 || v > (1L << 26)) goto bad;
+      c->max_sync_symbols = (uint64_t)v;
     } else if (!strcmp(name, "max_rx_queue") || !strcmp(name, "max_memory")) {
       int64_t v = config__size(value);
       if (v < 0) goto bad;

@@ -178,7 +178,7 @@ static void do_status(client *cl, bool peers_only) {
     msgpack_pack_true(&pk);
   } else {
     const charter *ch = store_charter(n->st);
-    msgpack_pack_map(&pk, 8);
+    msgpack_pack_map(&pk, 9);
     pk_str(&pk, "ok");
     msgpack_pack_true(&pk);
     pk_kv_str(&pk, "node", nk);
@@ -186,6 +186,7 @@ static void do_status(client *cl, bool peers_only) {
     pk_kv_str(&pk, "federation_name", ch ? ch->name : "");
     pk_kv_u64(&pk, "records", n->records);
     pk_kv_u64(&pk, "ingested", n->ingested);
+    pk_kv_u64(&pk, "decoding_symbols", n->dec_symbols); /* [limits] max_sync_symbols */
     pk_kv_str(&pk, "listen", n->listening ? n->cfg.listen : "");
   }
   pk_str(&pk, "peers");

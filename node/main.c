@@ -182,6 +182,7 @@ static void reload(node *n) {
   n->cfg.peer_rx_rate = c.peer_rx_rate;
   n->cfg.max_rx_queue = c.max_rx_queue;
   n->cfg.max_memory = c.max_memory;
+  n->cfg.max_sync_symbols = c.max_sync_symbols;
   net_rates_init(n);
   peers_announce(n);
   log_info("configuration reloaded: %d peer(s)", c.npeers);

@@ -78,6 +78,7 @@ typedef struct node_config {
   uint64_t peer_rx_rate;               /* bytes/s read from one connection, 0 = no limit */
   uint64_t max_rx_queue;               /* received record bytes not yet committed, all peers */
   uint64_t max_memory;                 /* RssAnon above which inbound connections are refused, 0 = unchecked */
+  uint64_t max_sync_symbols;           /* coded symbols all decoders hold together */
 } node_config;
 
 /* Reads HOME/stoa.ini over the defaults.  Errors are printed; returns 0 or -1. */
@@ -250,6 +251,7 @@ typedef struct node {
   iblt_sketch sketch;
   uint64_t seq;                         /* last record in the sketch */
   uint64_t records;
+  uint64_t dec_symbols;                 /* held by all reconciliation decoders ([limits] max_sync_symbols) */
   uv_tcp_t listener;
   bool listening;
   uv_pipe_t ctl;

@@ -116,12 +116,20 @@ typedef struct sync_session {
   size_t lwant_n, lwant_cap;
 } sync_session;
 
-static void session_free(sync_session *s) {
+/* A receiving session's decoder goes, and its symbols leave the node's
+ * count. */
+static void decoder_free(node *n, sync_session *s) {
+  if (s->sender) return;
+  n->dec_symbols -= s->dec.m;
+  iblt_decoder_free(&s->dec); /* zeroes it: m is 0 after */
+}
+
+static void session_free(node *n, sync_session *s) {
   if (!s) return;
   hashset_free(&s->listed);
   free(s->lwant);
   iblt_sketch_free(&s->snap);
-  if (!s->sender) iblt_decoder_free(&s->dec);
+  decoder_free(n, s);
   free(s->ext);
   free(s);
 }
@@ -129,8 +137,8 @@ static void session_free(sync_session *s) {
 /* Gives back a finished session's memory at once (the decoder of a large
  * difference holds ~144 bytes per symbol), keeping its id so that late
  * symbols are recognised and ignored. */
-static void session_release(sync_session *s) {
-  if (!s->sender) iblt_decoder_free(&s->dec); /* both free functions zero their struct */
+static void session_release(node *n, sync_session *s) {
+  decoder_free(n, s); /* both free functions zero their struct */
   iblt_sketch_free(&s->snap);
   free(s->ext);
   s->ext = NULL;
@@ -580,9 +588,9 @@ int peer_sync_start(conn *c) {
     peer_pump(c);
     return 0;
   }
-  if (iblt_sym_encode(iblt_sketch_sym(&s->snap, 0), sym, sizeof sym, &sl)) { session_free(s); return STOA_EINVAL; }
+  if (iblt_sym_encode(iblt_sketch_sym(&s->snap, 0), sym, sizeof sym, &sl)) { session_free(c->node, s); return STOA_EINVAL; }
   wire_sync w = { s->id, 0, sym, (uint32_t)sl, c->node->records };
-  if (wire_encode_sync(&w, msg, sizeof msg, &len)) { session_free(s); return STOA_EINVAL; }
+  if (wire_encode_sync(&w, msg, sizeof msg, &len)) { session_free(c->node, s); return STOA_EINVAL; }
   s->next = 1;
   c->out_sync = s;
   net_send_msg(c, msg, len);
@@ -696,7 +704,7 @@ static void finish_diff(conn *c, sync_session *s, const uint8_t *want, uint32_t 
   log_info("%s: sync %u: %s (%s; offering %u, asking for %u)", c->addr, s->id,
            n ? "sets differ" : "sets equal", how, nl, nr);
   s->done = true;
-  session_release(s);
+  session_release(c->node, s);
 }
 
 static void finish_receive(conn *c, sync_session *s) {
@@ -742,7 +750,7 @@ static int give_one(void *vctx, uint64_t seq, const uint8_t *buf, size_t len) {
 static void on_list(conn *c, const wire_list *l) {
   sync_session *s = c->in_sync;
   if (!s || s->id != l->session) {
-    session_free(s);
+    session_free(c->node, s);
     c->in_sync = s = session_new(c, l->session, false);
     if (!s) { net_close(c, 0, "out of memory"); return; }
   }
@@ -780,7 +788,7 @@ static void on_sync(conn *c, const wire_sync *w) {
   sync_session *s = c->in_sync;
   if (!s || s->id != w->session) {
     if (w->first != 0) return; /* the rest of a session we have closed */
-    session_free(s);
+    session_free(c->node, s);
     c->in_sync = s = session_new(c, w->session, false);
     if (!s) { net_close(c, 0, "out of memory"); return; }
   }
@@ -793,15 +801,22 @@ static void on_sync(conn *c, const wire_sync *w) {
     if (iblt_sym_decode(&y, p, (size_t)(end - p), &used)) { net_close(c, WERR_PROTOCOL, "malformed symbol"); return; }
     p += used;
     if (idx++ != s->dec.m) continue; /* a repeat */
-    const iblt_sym *mine = s->dec.m < s->snap.cap ? NULL : ext_sym(c, s, s->dec.m);
-    int e = iblt_decoder_add(&s->dec, &y, mine);
+    /* All decoders together hold at most [limits] max_sync_symbols: past
+     * it this one gives up as if its own limit were reached. */
+    node *n = c->node;
+    bool budget = n->dec_symbols >= n->cfg.max_sync_symbols;
+    const iblt_sym *mine = budget || s->dec.m < s->snap.cap ? NULL : ext_sym(c, s, s->dec.m);
+    uint32_t m0 = s->dec.m;
+    int e = budget ? STOA_ETOOBIG : iblt_decoder_add(&s->dec, &y, mine);
+    n->dec_symbols += s->dec.m - m0;
     if (!e && !iblt_decoder_complete(&s->dec) && s->dec.m >= s->dec.max) e = STOA_ETOOBIG;
     if (e == STOA_ETOOBIG) {
       wire_done d = { s->id, 1, 0, 0 };
       if (!wire_encode_done(&d, msg, sizeof msg, &len)) net_send_msg(c, msg, len);
-      log_warn("%s: sync %u: difference too large to decode; offering every record instead", c->addr, s->id);
+      log_warn("%s: sync %u: difference too large to decode%s; offering every record instead", c->addr, s->id,
+               budget ? " (the node's decoders hold [limits] max_sync_symbols)" : "");
       s->done = true;
-      session_release(s);
+      session_release(c->node, s);
       if (!c->offer_seq) c->offer_seq = 1;
       peer_pump(c);
       return;
@@ -831,7 +846,7 @@ static void on_done(conn *c, const wire_done *d) {
     log_warn("%s: sync %u: the peer could not decode the difference; offering every record", c->addr, s->id);
     if (!c->offer_seq) c->offer_seq = 1;
   }
-  session_free(s);
+  session_free(c->node, s);
   c->out_sync = NULL;
   malloc_trim(0);
   ctl_sync_done(c);
@@ -1241,8 +1256,8 @@ void peer_on_closed(conn *c) {
   zip_rx_free(c->zrx);
   c->ztx = NULL;
   c->zrx = NULL;
-  session_free(c->out_sync);
-  session_free(c->in_sync);
+  session_free(c->node, c->out_sync);
+  session_free(c->node, c->in_sync);
   c->out_sync = c->in_sync = NULL;
   if (c->ctl_waiting) ctl_sync_done(c);
 }

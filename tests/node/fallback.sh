@@ -7,6 +7,8 @@
 # The connection negotiated zstd: records went compressed.  Then c, new
 # and empty, dials a: it lists its few records instead of sending symbols
 # (docs/protocol.md, "Listing instead of symbols") and gets the rest.
+# Last, e, whose decoders may hold only 16 symbols in all ([limits]
+# max_sync_symbols), is dialed by a: it gives up too, and converges.
 . "$(dirname "$0")/lib.sh"
 
 step "two members of one federation"
@@ -95,7 +97,28 @@ ok --home "$T/c" sync
 ok --home "$T/c" sync
 daemon_up a || fail "a died"
 
+step "e, holding 500 entries of its own, may decode only 16 symbols in all; a dials it"
+# [limits] max_sync_symbols bounds what all of e's decoders hold together
+# (a hostile peer could otherwise make each connection's decoder grow to
+# [node] sync_max_symbols).  e's decoder gives up there, as a's did at its
+# own limit, and the fallback brings both sides everything.
+join e "$T/a.charter"
+admit a e
+ok --home "$T/e" import "$T/trust.bundle"
+printf '\n[limits]\nmax_sync_symbols = 16\n' >>"$T/e/stoa.ini"
+jsonl e 500 >"$T/e.jsonl"
+ok --home "$T/e" add org --from-json "$T/e.jsonl"
+node_start e
+ok --home "$T/a" peer add "$(addr e)"
+wait_converged a b c e
+grep -q "difference too large to decode (the node's decoders hold \[limits\] max_sync_symbols)" "$T/e.log" ||
+  fail "e did not give up at the limit of all its decoders"
+expect_eq "records e received that it held" "$(status_of e "sum(p['rx_dup'] for p in d['peers'])")" 0
+for n in a e; do # every session over: the count of symbols held is back to 0
+  expect_eq "symbols $n's decoders hold" "$(status_of "$n" 'd["decoding_symbols"]')" 0
+done
+
 step "verify, and stop cleanly"
-for n in a b c; do ok --home "$T/$n" verify; done
+for n in a b c e; do ok --home "$T/$n" verify; done
 stop_all
 echo "PASS $TEST_NAME"
