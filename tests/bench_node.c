@@ -1236,6 +1236,7 @@ typedef struct ctx {
   bool skip_import, skip_search, build_verify;
   double verify1, verifyN;      /* results of part 1 */
   double verify_cpu;            /* verifies per CPU-second, one thread */
+  struct vset *vset;            /* part 1's signatures, for part 2's second look */
   int ncpu;
 } ctx;
 
@@ -1350,9 +1351,16 @@ static void part_verify(ctx *c) {
   printf("== 1. raw Ed25519 verify (crypto_sign_verify_detached, %d-byte messages)\n", VMSG_LEN);
   print_load("now");
   verify_rate(v, 1, 0.2, NULL); /* warm up, let the clock settle */
-  c->verify1 = verify_rate(v, 1, c->seconds, &c->verify_cpu);
-  printf("  one core:            %10.0f verifies/s  (%.0f per CPU-second: %.1f us each)\n", c->verify1,
-         c->verify_cpu, 1e6 / c->verify_cpu);
+  /* The reference is the fastest of three runs: on a shared machine a
+   * run can be slowed by others, and a slow reference would flatter the
+   * import's ratio.  (Part 2 measures once more after the import.) */
+  for (int i = 0; i < 3; i++) {
+    double cpu, r = verify_rate(v, 1, c->seconds, &cpu);
+    printf("  one core, run %d:     %10.0f verifies/s  (%.0f per CPU-second: %.1f us each)\n", i + 1, r, cpu,
+           1e6 / cpu);
+    if (r > c->verify1) c->verify1 = r;
+    if (cpu > c->verify_cpu) c->verify_cpu = cpu;
+  }
   if (c->ncpu > 1) {
     c->verifyN = verify_rate(v, c->ncpu, c->seconds, NULL);
     printf("  %2d threads:          %10.0f verifies/s  (%.2fx one core%s)\n", c->ncpu, c->verifyN,
@@ -1362,7 +1370,7 @@ static void part_verify(ctx *c) {
     c->verifyN = c->verify1;
   }
   fflush(stdout);
-  free(v);
+  c->vset = v;
 }
 
 /* ---- 2. import ------------------------------------------------------------- */
@@ -1503,7 +1511,14 @@ static void part_import(ctx *c) {
   printf("  stoa import:         %10.0f records/s  (%.2f s wall; CPU %.2f s user + %.2f s sys = %.0f%% of one core)\n",
          rate, rr.wall, rr.user, rr.sys, 100 * icpu / rr.wall);
   printf("  its output:          %s\n", line);
-  printf("  RATIO import / one-core verify: %.2fx   (target >= 1.6x)\n", rate / c->verify1);
+  if (c->vset) { /* the one-core reference again, now that the import is over */
+    double cpu, r = verify_rate(c->vset, 1, c->seconds, &cpu);
+    printf("  one core, after:     %10.0f verifies/s\n", r);
+    if (r > c->verify1) c->verify1 = r;
+    if (cpu > c->verify_cpu) c->verify_cpu = cpu;
+  }
+  printf("  RATIO import / one-core verify: %.2fx   (target >= 1.6x; the fastest one-core run, %.0f/s)\n",
+         rate / c->verify1, c->verify1);
   char st2[4200];
   double scpu;
   iost wr;
@@ -1989,6 +2004,7 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (!strcmp(mode, "verify")) {
     part_verify(&c);
+    free(c.vset);
     return 0;
   }
   if (strcmp(mode, "all") || !c.stoa || !c.dir) usage();
@@ -2005,5 +2021,6 @@ int main(int argc, char **argv) {
   if (!c.skip_import) part_import(&c);
   if (!c.skip_search) part_search(&c);
   printf("\ndone (commands run: %s)\n", c.log);
+  free(c.vset);
   return 0;
 }
