@@ -26,7 +26,7 @@ static uint8_t fuzz_msg[WIRE_MSG_MAX + 1];
 static uint8_t fuzz_enc[WIRE_MSG_MAX];
 
 /* Elements after the type that each type needs (docs/protocol.md §3). */
-static const uint8_t fuzz_need[16] = { 0, 7, 4, 2, 4, 1, 1, 1, 1, 1, 2, 1, 2, 0, 0, 0 };
+static const uint8_t fuzz_need[16] = { 0, 7, 4, 2, 4, 1, 1, 1, 1, 1, 2, 1, 2, 3, 0, 0 };
 
 static void fuzz_in(const uint8_t *p, size_t n, const uint8_t *base, size_t len) {
   FUZZ_CHECK(p >= base && p + n <= base + len);
@@ -88,6 +88,7 @@ static size_t fuzz_reencode(const wire_msg *m) {
   case W_ZIP:
     e = wire_encode_zip(m->u.zip.raw_len, m->u.zip.data, m->u.zip.len, fuzz_enc, sizeof fuzz_enc, &n);
     break;
+  case W_LIST: e = wire_encode_list(&m->u.list, fuzz_enc, sizeof fuzz_enc, &n); break;
   case W_RECORDS: {
     static const uint8_t *recs[WIRE_RECORDS_MAX];
     static size_t lens[WIRE_RECORDS_MAX];
@@ -152,6 +153,11 @@ static void fuzz_same(const wire_msg *a, const wire_msg *b) {
     FUZZ_CHECK(a->u.want.n == b->u.want.n &&
                (!a->u.want.n || !memcmp(a->u.want.hashes, b->u.want.hashes, (size_t)a->u.want.n * HASH_LEN)));
     break;
+  case W_LIST:
+    FUZZ_CHECK(a->u.list.session == b->u.list.session && a->u.list.last == b->u.list.last &&
+               a->u.list.n == b->u.list.n &&
+               (!a->u.list.n || !memcmp(a->u.list.hashes, b->u.list.hashes, (size_t)a->u.list.n * HASH_LEN)));
+    break;
   case W_RECORDS: {
     wire_records x = a->u.records, y = b->u.records;
     const uint8_t *p, *q;
@@ -213,6 +219,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   case W_WANT: case W_OFFER:
     FUZZ_CHECK(m.u.want.n <= WIRE_WANT_MAX);
     fuzz_in(m.u.want.hashes, (size_t)m.u.want.n * HASH_LEN, buf, len);
+    break;
+  case W_LIST:
+    FUZZ_CHECK(m.u.list.n <= WIRE_WANT_MAX && m.u.list.last <= 1);
+    fuzz_in(m.u.list.hashes, (size_t)m.u.list.n * HASH_LEN, buf, len);
     break;
   case W_RECORDS: fuzz_records(m.u.records, buf, len); break;
   case W_ERROR:

@@ -163,6 +163,8 @@ static void gen_wire(void) {
   gen_put("wire", "offer", 0x80, out, n);
   GEN_OK(wire_encode_zip(300, hashes, 40, out, sizeof out, &n));
   gen_put("wire", "zip", 0x80, out, n);
+  GEN_OK(wire_encode_list(&(wire_list){ 7, hashes, 2, 1 }, out, sizeof out, &n));
+  gen_put("wire", "list", 0x80, out, n);
   const uint8_t *recs[3] = { gen_env[0], gen_env[2], gen_env[6] };
   size_t lens[3] = { gen_env_len[0], gen_env_len[2], gen_env_len[6] };
   GEN_OK(wire_encode_records(recs, lens, 3, out, sizeof out, &n));
