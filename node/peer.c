@@ -209,6 +209,21 @@ static uint64_t send_prio(const rec_header *h) {
   return rec_kind_is_trust(h->kind) ? UINT64_MAX : h->ts;
 }
 
+/* Appends (h, prio) to a growing array *v of *n entries, room for *cap.
+ * 0 or STOA_ENOMEM (the array unchanged). */
+static int ents_push(struct sendq_ent **v, size_t *n, size_t *cap, const uint8_t h[HASH_LEN], uint64_t prio) {
+  if (*n == *cap) {
+    size_t nc = *cap ? *cap * 2 : 1024;
+    struct sendq_ent *p = realloc(*v, nc * sizeof *p);
+    if (!p) return STOA_ENOMEM;
+    *v = p;
+    *cap = nc;
+  }
+  memcpy((*v)[*n].h, h, HASH_LEN);
+  (*v)[(*n)++].prio = prio;
+  return 0;
+}
+
 static int sendq_push(conn *c, const uint8_t h[HASH_LEN], uint64_t prio) {
   if (c->sendq_n - c->sendq_pos >= NODE_SENDQ_MAX) return STOA_ETOOBIG; /* a peer asking too much */
   if (c->sendq_n == c->sendq_cap && c->sendq_pos && c->sendq_pos >= c->sendq_n / 2) {
@@ -218,16 +233,7 @@ static int sendq_push(conn *c, const uint8_t h[HASH_LEN], uint64_t prio) {
     c->sendq_n -= c->sendq_pos;
     c->sendq_pos = 0;
   }
-  if (c->sendq_n == c->sendq_cap) {
-    size_t nc = c->sendq_cap ? c->sendq_cap * 2 : 1024;
-    struct sendq_ent *p = realloc(c->sendq, nc * sizeof *p);
-    if (!p) return STOA_ENOMEM;
-    c->sendq = p;
-    c->sendq_cap = nc;
-  }
-  memcpy(c->sendq[c->sendq_n].h, h, HASH_LEN);
-  c->sendq[c->sendq_n++].prio = prio;
-  return 0;
+  return ents_push(&c->sendq, &c->sendq_n, &c->sendq_cap, h, prio);
 }
 
 static int prio_cmp(const void *a, const void *b) {
@@ -735,16 +741,7 @@ static int give_one(void *vctx, uint64_t seq, const uint8_t *buf, size_t len) {
   rec r;
   if (seq > g->upto) return 1;
   if (rec_peek(buf, len, &r) || hashset_has(g->listed, r.hash)) return 0;
-  if (g->n == g->cap) {
-    size_t nc = g->cap ? g->cap * 2 : 1024;
-    struct sendq_ent *p = realloc(g->e, nc * sizeof *p);
-    if (!p) return STOA_ENOMEM;
-    g->e = p;
-    g->cap = nc;
-  }
-  memcpy(g->e[g->n].h, r.hash, HASH_LEN);
-  g->e[g->n++].prio = send_prio(&r.h);
-  return 0;
+  return ents_push(&g->e, &g->n, &g->cap, r.hash, send_prio(&r.h));
 }
 
 static void on_list(conn *c, const wire_list *l) {
