@@ -97,6 +97,8 @@ static void pack_stats(msgpack_packer *pk, const conn_stats *st) {
   pk_kv_u64(pk, "tx_records", st->tx_records);
   pk_kv_u64(pk, "rx_dup", st->rx_dup);
   pk_kv_u64(pk, "rx_pending", st->rx_pending);
+  pk_kv_u64(pk, "tx_announced", st->tx_announced);
+  pk_kv_u64(pk, "rx_announced", st->rx_announced);
   pk_kv_u64(pk, "zip_raw", st->zip_raw);
   pk_kv_u64(pk, "zip_out", st->zip_out);
   pk_kv_u64(pk, "zip_plain", st->zip_plain);
@@ -122,8 +124,8 @@ static void pack_flow(msgpack_packer *pk, const conn *c) {
   pk_kv_u64(pk, "eta_s", eta);
 }
 
-/* A peer's map: five fields below, pack_flow's 3 and pack_stats's 12. */
-enum { PEER_FIELDS = 5 + 3 + 12 };
+/* A peer's map: five fields below, pack_flow's 3 and pack_stats's 14. */
+enum { PEER_FIELDS = 5 + 3 + 14 };
 
 /* One entry per configured peer, then one per inbound connection. */
 static void pack_peers(node *n, msgpack_packer *pk) {

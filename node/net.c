@@ -119,6 +119,7 @@ void conn_unref(conn *c) {
   hashrecent_free(&c->seen);
   free(c->rbuf);
   free(c->sendq);
+  free(c->ann);
   free(c->inflight_msgs);
   free(c);
 }

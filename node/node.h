@@ -28,6 +28,8 @@
 #define NODE_WANT_WINDOW 16384          /* hashes asked for and not yet answered, at most */
 #define NODE_SENDQ_MAX (1u << 20)       /* records a peer may have asked us for */
 #define NODE_WANT_LIST_MAX (1u << 20)   /* hashes remembered per peer */
+#define NODE_ANNOUNCE_MAX (1u << 16)    /* relayed hashes waiting to be announced to a peer:
+                                         * past it the next sync tells it */
 #define NODE_RXQUEUE_MAX (32u << 20)    /* received, not yet committed, per peer */
 #define NODE_BATCH 16384                /* verified records that commit at once; fewer */
 #define NODE_COMMIT_WAIT_MS 1000        /* wait at most this long while more are coming, */
@@ -98,6 +100,7 @@ typedef struct conn_stats {
   uint64_t rx_bytes, tx_bytes, rx_records, tx_records, rx_new;
   uint64_t rx_dup;                      /* received records we already held */
   uint64_t rx_pending;                  /* received records put in the pending area */
+  uint64_t tx_announced, rx_announced;  /* hashes of relayed records announced (ANNOUNCE) */
   uint64_t zip_raw, zip_out;            /* bytes before and after compression */
   uint64_t zip_plain;                   /* RECORDS bytes sent plain: the peer was busy */
   uint64_t last_sync_ms;
@@ -186,6 +189,9 @@ typedef struct conn {
   struct sendq_ent *sendq;
   size_t sendq_n, sendq_cap, sendq_pos;
   bool sendq_pushed;                    /* pushes appended since the last sort */
+  /* records we relay, announced by hash (ANNOUNCE) for the peer to ask */
+  uint8_t *ann;
+  size_t ann_n, ann_cap, ann_pos;
   uint64_t inflight;                    /* bytes sent, not acknowledged */
   uint64_t window;                      /* current limit of inflight */
   uint64_t acked, ack_rate;             /* bytes acknowledged this second; bytes/s */
@@ -310,6 +316,7 @@ void want_attach(conn *c);              /* after the handshake: the peer's list 
 void want_detach(conn *c);
 void want_add(conn *c, const uint8_t *hashes, size_t n); /* we lack these, the peer has them */
 void want_offered(conn *c, const uint8_t *hashes, size_t n); /* an OFFER: want_add, and counted */
+void want_announced(conn *c, const uint8_t *hashes, size_t n); /* an ANNOUNCE: want_add what no other connection brings */
 void want_clear(conn *c);               /* a new sync result replaces the list */
 void want_pump(conn *c);                /* ask within the window */
 void want_on_records(conn *c, uint32_t n);

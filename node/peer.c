@@ -346,6 +346,31 @@ static void list_pump(conn *c, sync_session *s) {
   }
 }
 
+/* Announces the records we relay (follow_one), as fast as the connection
+ * takes them, skipping what the peer sent us meanwhile. */
+static void announce_pump(conn *c) {
+  static uint8_t hashes[WIRE_WANT_MAX * HASH_LEN], msg[WIRE_MSG_MAX];
+  while (c->ann_pos < c->ann_n && c->out_bytes < out_high(c)) {
+    uint32_t k = 0;
+    size_t len;
+    for (; c->ann_pos < c->ann_n && k < WIRE_WANT_MAX; c->ann_pos++) {
+      const uint8_t *h = c->ann + c->ann_pos * HASH_LEN;
+      if (!hashrecent_has(&c->seen, h)) memcpy(hashes + (size_t)k++ * HASH_LEN, h, HASH_LEN);
+    }
+    if (k && !wire_encode_hashes(W_ANNOUNCE, hashes, k, msg, sizeof msg, &len)) {
+      net_send_msg(c, msg, len);
+      c->st->tx_announced += k;
+    }
+  }
+  if (c->ann_pos < c->ann_n) return;
+  c->ann_pos = c->ann_n = 0;
+  if (c->ann_cap > 4096) { /* all sent: a large list's room goes back */
+    free(c->ann);
+    c->ann = NULL;
+    c->ann_cap = 0;
+  }
+}
+
 static bool offer_next(conn *c);
 
 static void offer_pump(conn *c) {
@@ -387,6 +412,7 @@ void peer_pump(conn *c) {
     net_send_msg(c, msg, len);
   }
   offer_pump(c);
+  announce_pump(c);
   if (c->sendq_pos >= c->sendq_n) return;
   if (!c->ztx && n->cfg.zstd_level && (c->peer_caps & WCAP_ZSTD) && zip_tx_new(&c->ztx, n->cfg.zstd_level)) {
     net_close(c, 0, "out of memory");
@@ -493,7 +519,7 @@ void peer_start(conn *c) {
   store_rd *rd;
   memset(&h, 0, sizeof h);
   h.version = WIRE_VERSION;
-  h.caps = WCAP_PUSH | (n->cfg.zstd_level ? WCAP_ZSTD : 0);
+  h.caps = WCAP_PUSH | WCAP_ANNOUNCE | (n->cfg.zstd_level ? WCAP_ZSTD : 0);
   h.node = n->node_pk;
   h.network = n->network;
   h.set_size = n->records;
@@ -1106,9 +1132,21 @@ static int follow_one(void *vctx, uint64_t seq, const uint8_t *buf, size_t len) 
   /* The address book (peers.c) learns from valid peer records only: a
    * void one (its key revoked) is held but must not steer our dialing. */
   if (r.h.kind == REC_PEER && f->trust && trust_check(f->trust, &r.h) == 0) peers_learn(f->n, &r);
-  for (conn *c = f->n->conns; c; c = c->next)
-    if (c->state == CS_READY && !c->closing && (c->peer_caps & WCAP_PUSH) && !hashrecent_has(&c->seen, r.hash))
-      if (!sendq_push(c, r.hash, send_prio(&r.h))) c->sendq_pushed = true;
+  /* A record a peer sent us is relayed by announcing its hash: on a mesh
+   * most peers have it already, from its origin or another relay, and ask
+   * for it only when they lack it.  Our own (CLI, bundle) goes whole. */
+  bool relayed = false;
+  for (conn *c = f->n->conns; c && !relayed; c = c->next) relayed = hashrecent_has(&c->seen, r.hash);
+  for (conn *c = f->n->conns; c; c = c->next) {
+    if (c->state != CS_READY || c->closing || !(c->peer_caps & WCAP_PUSH) || hashrecent_has(&c->seen, r.hash))
+      continue;
+    if (relayed && (c->peer_caps & WCAP_ANNOUNCE)) {
+      /* Past the bound the next sync finds it: pushing is best effort. */
+      if (c->ann_n - c->ann_pos < NODE_ANNOUNCE_MAX) (void)hashes_push(&c->ann, &c->ann_n, &c->ann_cap, r.hash);
+    } else if (!sendq_push(c, r.hash, send_prio(&r.h))) {
+      c->sendq_pushed = true;
+    }
+  }
   return 0;
 }
 
@@ -1123,7 +1161,7 @@ void peer_push_new(node *n) {
   store_rd_end(rd);
   n->seq = f.last;
   for (conn *c = n->conns; c; c = c->next)
-    if (c->sendq_n) peer_pump(c);
+    if (c->sendq_n || c->ann_n) peer_pump(c);
 }
 
 /* ---- dispatch ---------------------------------------------------------------------------------------- */
@@ -1185,6 +1223,10 @@ static void dispatch(conn *c, wire_msg *mp, bool inner) {
       offer_drop(c);
     break;
   case W_OFFER: want_offered(c, m.u.want.hashes, m.u.want.n); break;
+  case W_ANNOUNCE:
+    c->st->rx_announced += m.u.want.n;
+    want_announced(c, m.u.want.hashes, m.u.want.n);
+    break;
   case W_LIST: on_list(c, &m.u.list); break;
   case W_ZIP:
     if (inner) { net_close(c, WERR_PROTOCOL, "ZIP inside ZIP"); break; }

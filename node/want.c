@@ -118,6 +118,31 @@ void want_offered(conn *c, const uint8_t *hashes, size_t n) {
   want_add(c, hashes, n);
 }
 
+/* A relayed record is announced by every peer that has it, and maybe sent
+ * whole by its origin: asked for from the first peer that announces it,
+ * unless another connection brought it and it waits for its commit (it is
+ * in that one's seen set), or that one is asked for it already.  Only
+ * connections with records queued or asked for can hold such a hash, so
+ * only those are looked at (the first 64 of them: past that a record may
+ * come twice).  Should the other one not deliver, the next sync finds the
+ * record. */
+void want_announced(conn *c, const uint8_t *hashes, size_t n) {
+  static uint8_t keep[WIRE_WANT_MAX * HASH_LEN];
+  const conn *busy[64];
+  size_t nb = 0, k = 0;
+  for (const conn *x = c->node->conns; x && nb < 64; x = x->next)
+    if (x != c && (x->rx_queued || want_busy(x))) busy[nb++] = x;
+  if (n > WIRE_WANT_MAX) n = WIRE_WANT_MAX;
+  for (size_t i = 0; i < n; i++) {
+    const uint8_t *h = hashes + i * HASH_LEN;
+    bool elsewhere = false;
+    for (size_t j = 0; j < nb && !elsewhere; j++)
+      elsewhere = hashrecent_has(&busy[j]->seen, h) || (busy[j]->pw && hashset_has(&busy[j]->pw->in, h));
+    if (!elsewhere) memcpy(keep + k++ * HASH_LEN, h, HASH_LEN);
+  }
+  want_add(c, keep, k);
+}
+
 void want_add(conn *c, const uint8_t *hashes, size_t n) {
   peer_want *w = c->pw;
   store_rd *rd;

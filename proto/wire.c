@@ -25,7 +25,7 @@
 static const uint8_t wire__need[W__TYPE_MAX + 1] = {
   [W_HELLO] = 7, [W_SYNC] = 4, [W_MORE] = 2, [W_DONE] = 4, [W_WANT] = 1,
   [W_RECORDS] = 1, [W_ACK] = 1, [W_PING] = 1, [W_PONG] = 1, [W_ERROR] = 2,
-  [W_OFFER] = 1, [W_ZIP] = 2, [W_LIST] = 3,
+  [W_OFFER] = 1, [W_ZIP] = 2, [W_LIST] = 3, [W_ANNOUNCE] = 1,
 };
 
 /* A uint that must fit 32 bits: larger values are STOA_ETOOBIG. */
@@ -61,6 +61,7 @@ static int wire__bin(mp_reader *r, const uint8_t **b, uint32_t *len, uint32_t ma
 static uint32_t wire__cap_bit(const char *s, uint32_t n) {
   if (n == 4 && memcmp(s, "push", 4) == 0) return WCAP_PUSH;
   if (n == 4 && memcmp(s, "zstd", 4) == 0) return WCAP_ZSTD;
+  if (n == 8 && memcmp(s, "announce", 8) == 0) return WCAP_ANNOUNCE;
   return 0;
 }
 
@@ -138,7 +139,7 @@ static int wire__dec_body(mp_reader *r, wire_msg *m, uint32_t n, uint32_t *used)
         (e = mp_read_uint(r, &m->u.done.will_send)))
       return e;
     return mp_read_uint(r, &m->u.done.wants);
-  case W_WANT: case W_OFFER: return wire__dec_want(r, &m->u.want);
+  case W_WANT: case W_OFFER: case W_ANNOUNCE: return wire__dec_want(r, &m->u.want);
   case W_LIST: {
     wire_want h;
     if ((e = wire__u32(r, &m->u.list.session)) || (e = wire__dec_want(r, &h))) return e;
@@ -284,7 +285,7 @@ static bool wire__text_ok(const char *s, size_t n, size_t max) {
 
 int wire_encode_hello(const wire_hello *h, uint8_t *out, size_t cap, size_t *len) {
   static const struct { uint32_t bit; const char *name; } caps[] = {
-    { WCAP_PUSH, "push" }, { WCAP_ZSTD, "zstd" },
+    { WCAP_PUSH, "push" }, { WCAP_ZSTD, "zstd" }, { WCAP_ANNOUNCE, "announce" },
   };
   uint32_t known = 0, ncaps = 0;
   wire__w w;
@@ -350,7 +351,7 @@ int wire_encode_done(const wire_done *d, uint8_t *out, size_t cap, size_t *len) 
 
 int wire_encode_hashes(int type, const uint8_t *hashes, uint32_t n, uint8_t *out, size_t cap, size_t *len) {
   wire__w w;
-  if ((type != W_WANT && type != W_OFFER) || n > WIRE_WANT_MAX || (n && hashes == NULL)) return STOA_EINVAL;
+  if ((type != W_WANT && type != W_OFFER && type != W_ANNOUNCE) || n > WIRE_WANT_MAX || (n && hashes == NULL)) return STOA_EINVAL;
   wire__w_init(&w, out, cap);
   wire__put_array(&w, 2);
   wire__put_uint(&w, (uint64_t)type);
@@ -433,6 +434,7 @@ const char *wire_type_name(int type) {
     [W_HELLO] = "HELLO", [W_SYNC] = "SYNC", [W_MORE] = "MORE", [W_DONE] = "DONE",
     [W_WANT] = "WANT", [W_RECORDS] = "RECORDS", [W_ACK] = "ACK", [W_PING] = "PING",
     [W_PONG] = "PONG", [W_ERROR] = "ERROR", [W_OFFER] = "OFFER", [W_ZIP] = "ZIP", [W_LIST] = "LIST",
+    [W_ANNOUNCE] = "ANNOUNCE",
   };
   if (type < W_HELLO || type > W__TYPE_MAX) return "UNKNOWN";
   return names[type];

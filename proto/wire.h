@@ -30,12 +30,12 @@
 
 enum wire_type {
   W_HELLO = 1, W_SYNC, W_MORE, W_DONE, W_WANT, W_RECORDS, W_ACK, W_PING, W_PONG, W_ERROR,
-  W_OFFER, W_ZIP, W_LIST,
-  W__TYPE_MAX = W_LIST
+  W_OFFER, W_ZIP, W_LIST, W_ANNOUNCE,
+  W__TYPE_MAX = W_ANNOUNCE
 };
 
 /* Capabilities, as bits; on the wire as strings. */
-enum wire_cap { WCAP_PUSH = 1u << 0, WCAP_ZSTD = 1u << 1 };
+enum wire_cap { WCAP_PUSH = 1u << 0, WCAP_ZSTD = 1u << 1, WCAP_ANNOUNCE = 1u << 2 };
 
 enum wire_err {
   WERR_PROTOCOL = 1, WERR_VERSION, WERR_UNTRUSTED, WERR_BUSY, WERR_SHUTDOWN
@@ -70,7 +70,7 @@ typedef struct wire_done {
   uint64_t will_send, wants;
 } wire_done;
 
-typedef struct wire_want {              /* WANT and OFFER */
+typedef struct wire_want {              /* WANT, OFFER and ANNOUNCE */
   const uint8_t *hashes;                /* n * HASH_LEN bytes */
   uint32_t n;
 } wire_want;
@@ -113,7 +113,7 @@ typedef struct wire_msg {
     wire_sync sync;
     wire_more more;
     wire_done done;
-    wire_want want;                     /* W_WANT, W_OFFER */
+    wire_want want;                     /* W_WANT, W_OFFER, W_ANNOUNCE */
     wire_zip zip;
     wire_list list;
     wire_records records;
@@ -145,7 +145,7 @@ int wire_encode_hello(const wire_hello *h, uint8_t *out, size_t cap, size_t *len
 int wire_encode_sync(const wire_sync *s, uint8_t *out, size_t cap, size_t *len);
 int wire_encode_more(const wire_more *m, uint8_t *out, size_t cap, size_t *len);
 int wire_encode_done(const wire_done *d, uint8_t *out, size_t cap, size_t *len);
-/* type is W_WANT or W_OFFER. */
+/* type is W_WANT, W_OFFER or W_ANNOUNCE. */
 int wire_encode_hashes(int type, const uint8_t *hashes, uint32_t n, uint8_t *out, size_t cap, size_t *len);
 #define wire_encode_want(h, n, o, c, l) wire_encode_hashes(W_WANT, h, n, o, c, l)
 int wire_encode_list(const wire_list *l, uint8_t *out, size_t cap, size_t *len);

@@ -96,10 +96,10 @@ static void check_views(const uint8_t *buf, size_t len, const wire_msg *m) {
     assert_true(m->u.hello.agent_len <= WIRE_AGENT_MAX);
     assert_inside(buf, len, m->u.hello.agent, m->u.hello.agent_len);
     assert_true(mp_utf8_valid((const uint8_t *)m->u.hello.agent, m->u.hello.agent_len));
-    assert_true((m->u.hello.caps & ~(uint32_t)(WCAP_PUSH | WCAP_ZSTD)) == 0);
+    assert_true((m->u.hello.caps & ~(uint32_t)(WCAP_PUSH | WCAP_ZSTD | WCAP_ANNOUNCE)) == 0);
     break;
   case W_SYNC: assert_inside(buf, len, m->u.sync.syms, m->u.sync.syms_len); break;
-  case W_WANT: case W_OFFER:
+  case W_WANT: case W_OFFER: case W_ANNOUNCE:
     assert_true(m->u.want.n <= WIRE_WANT_MAX);
     assert_inside(buf, len, m->u.want.hashes, (size_t)m->u.want.n * HASH_LEN);
     break;
@@ -161,7 +161,7 @@ static bool msg_equal(const wire_msg *a, const wire_msg *b) {
   case W_DONE:
     return a->u.done.session == b->u.done.session && a->u.done.status == b->u.done.status &&
            a->u.done.will_send == b->u.done.will_send && a->u.done.wants == b->u.done.wants;
-  case W_WANT: case W_OFFER:
+  case W_WANT: case W_OFFER: case W_ANNOUNCE:
     return same_bytes(a->u.want.hashes, (size_t)a->u.want.n * HASH_LEN, b->u.want.hashes,
                       (size_t)b->u.want.n * HASH_LEN);
   case W_LIST:
@@ -203,7 +203,7 @@ static int encode_msg(const wire_msg *m, uint8_t *out, size_t cap, size_t *len) 
   case W_SYNC: return wire_encode_sync(&m->u.sync, out, cap, len);
   case W_MORE: return wire_encode_more(&m->u.more, out, cap, len);
   case W_DONE: return wire_encode_done(&m->u.done, out, cap, len);
-  case W_WANT: case W_OFFER: return wire_encode_hashes(m->type, m->u.want.hashes, m->u.want.n, out, cap, len);
+  case W_WANT: case W_OFFER: case W_ANNOUNCE: return wire_encode_hashes(m->type, m->u.want.hashes, m->u.want.n, out, cap, len);
   case W_LIST: return wire_encode_list(&m->u.list, out, cap, len);
   case W_ZIP: return wire_encode_zip(m->u.zip.raw_len, m->u.zip.data, m->u.zip.len, out, cap, len);
   case W_RECORDS: {
@@ -795,6 +795,7 @@ static const uint8_t layout[W__TYPE_MAX + 1][8] = {
   [W_ACK] = { EK_U64, EK_U64 }, [W_PING] = { EK_U64 }, [W_PONG] = { EK_U64 },
   [W_ERROR] = { EK_U32, EK_STR },
   [W_OFFER] = { EK_WANT },
+  [W_ANNOUNCE] = { EK_WANT },
   [W_ZIP] = { EK_U32, EK_SYMS },
   [W_LIST] = { EK_U32, EK_WANT, EK_U32 },  /* last: any uint, read as a flag */
 };

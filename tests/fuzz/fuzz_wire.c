@@ -82,7 +82,7 @@ static size_t fuzz_reencode(const wire_msg *m) {
   case W_SYNC: e = wire_encode_sync(&m->u.sync, fuzz_enc, sizeof fuzz_enc, &n); break;
   case W_MORE: e = wire_encode_more(&m->u.more, fuzz_enc, sizeof fuzz_enc, &n); break;
   case W_DONE: e = wire_encode_done(&m->u.done, fuzz_enc, sizeof fuzz_enc, &n); break;
-  case W_WANT: case W_OFFER:
+  case W_WANT: case W_OFFER: case W_ANNOUNCE:
     e = wire_encode_hashes(m->type, m->u.want.hashes, m->u.want.n, fuzz_enc, sizeof fuzz_enc, &n);
     break;
   case W_ZIP:
@@ -149,7 +149,7 @@ static void fuzz_same(const wire_msg *a, const wire_msg *b) {
     FUZZ_CHECK(a->u.zip.raw_len == b->u.zip.raw_len && a->u.zip.len == b->u.zip.len &&
                (!a->u.zip.len || !memcmp(a->u.zip.data, b->u.zip.data, a->u.zip.len)));
     break;
-  case W_WANT: case W_OFFER:
+  case W_WANT: case W_OFFER: case W_ANNOUNCE:
     FUZZ_CHECK(a->u.want.n == b->u.want.n &&
                (!a->u.want.n || !memcmp(a->u.want.hashes, b->u.want.hashes, (size_t)a->u.want.n * HASH_LEN)));
     break;
@@ -216,7 +216,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(m.u.zip.raw_len >= 1 && m.u.zip.raw_len <= WIRE_MSG_MAX);
     fuzz_in(m.u.zip.data, m.u.zip.len, buf, len);
     break;
-  case W_WANT: case W_OFFER:
+  case W_WANT: case W_OFFER: case W_ANNOUNCE:
     FUZZ_CHECK(m.u.want.n <= WIRE_WANT_MAX);
     fuzz_in(m.u.want.hashes, (size_t)m.u.want.n * HASH_LEN, buf, len);
     break;

@@ -161,6 +161,8 @@ static void gen_wire(void) {
   gen_put("wire", "want", 0x80, out, n);
   GEN_OK(wire_encode_hashes(W_OFFER, hashes, 2, out, sizeof out, &n));
   gen_put("wire", "offer", 0x80, out, n);
+  GEN_OK(wire_encode_hashes(W_ANNOUNCE, hashes, 2, out, sizeof out, &n));
+  gen_put("wire", "announce", 0x80, out, n);
   GEN_OK(wire_encode_zip(300, hashes, 40, out, sizeof out, &n));
   gen_put("wire", "zip", 0x80, out, n);
   GEN_OK(wire_encode_list(&(wire_list){ 7, hashes, 2, 1 }, out, sizeof out, &n));
