@@ -469,11 +469,6 @@ static void facet(tokset *ts, char tag, const char *v, size_t n) {
   tokset_add(ts, 0, t, n + 3);
 }
 
-static void hex(const uint8_t *p, size_t n, char *out) {
-  static const char d[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) { out[2 * i] = d[p[i] >> 4]; out[2 * i + 1] = d[p[i] & 15]; }
-}
-
 /* A string of a body that rec_decode has checked whole (mp_check: lengths,
  * UTF-8), so it is not checked for UTF-8 a second time; lengths still are. */
 static int body_str(mp_reader *r, const char **s, uint32_t *n) {
@@ -516,9 +511,9 @@ static int field_tokens(tokset *ts, const schema_field *f, mp_reader *r) {
     }
   }
   if (t == MP_BIN && f->type == SF_REF) {
-    char h[2 * ID_LEN];
+    char h[REF_HEX_LEN];
     if (mp_read_bin(r, &bin, &n) || n != EKEY_LEN) return STOA_EMALFORMED;
-    hex(bin + KEY_LEN, ID_LEN, h);
+    index__ref_hex(bin, h);
     facet(ts, 'r', h, sizeof h);
     return 0;
   }

@@ -280,9 +280,9 @@ static int upgrade1_put(store *s, MDB_txn *txn, const uint8_t seq[8], const uint
 
 /*
  * Format 1 kept envelopes in DB_REC under their hash and hashes in DB_SEQ,
- * sorted tokens in DB_DOC and every version in DB_HIST.  Format 2 keeps
- * envelopes in DB_SEQ (appended in order), sequence numbers in DB_REC, and
- * the new history and token layouts, which a reindex builds.  One
+ * sorted tokens in DB_DOC and every version in DB_HIST.  Formats 2 and 3
+ * keep envelopes in DB_SEQ (appended in order), sequence numbers in DB_REC,
+ * and the new history and token layouts, which a reindex builds.  One
  * transaction: an interrupted upgrade leaves format 1 intact.
  */
 static int upgrade1_fn(store *s, MDB_txn *txn, void *vctx) {
@@ -328,10 +328,22 @@ out:
   return e;
 }
 
+/* Format 2 wrote reference facets with the id alone (~r:<id>); format 3
+ * adds the owner (index__ref_hex).  The records are unchanged: a reindex
+ * rebuilds the facets, in one transaction. */
+static int upgrade2_fn(store *s, MDB_txn *txn, void *vctx) {
+  uint64_t fmt;
+  int e;
+  if ((e = store__meta_u64(txn, s, "format", &fmt)) || fmt != 2) return e;
+  if (s->has_charter && (e = reindex_fn(s, txn, vctx))) return e;
+  return store__meta_put_u64(txn, s, "format", STORE_FORMAT);
+}
+
 int store__upgrade(store *s, uint64_t from) {
   rx_ctx x;
-  if (from != 1) return STOA_EVERSION;
-  return store__write(s, upgrade1_fn, &x);
+  if (from == 1) return store__write(s, upgrade1_fn, &x);
+  if (from == 2) return store__write(s, upgrade2_fn, &x);
+  return STOA_EVERSION;
 }
 
 int store_reindex(store *s, store_counts *c) {

@@ -410,14 +410,10 @@ static bool query_terms(const store_query *q, const fold_query_t *fq, want *w, s
   for (int i = 0; i < STORE_QUERY_FILTERS && q->theme[i]; i++)
     if (!add_facet(w, &n, 't', q->theme[i])) return false;
   if (q->ref) {
-    static const char d[] = "0123456789abcdef";
-    char h[2 * ID_LEN + 1];
-    for (int i = 0; i < ID_LEN; i++) {
-      h[2 * i] = d[q->ref[KEY_LEN + i] >> 4];
-      h[2 * i + 1] = d[q->ref[KEY_LEN + i] & 15];
-    }
-    h[2 * ID_LEN] = 0;
-    add_facet(w, &n, 'r', h);
+    char h[REF_HEX_LEN + 1];
+    index__ref_hex(q->ref, h);
+    h[REF_HEX_LEN] = 0;
+    if (!add_facet(w, &n, 'r', h)) return false;
   }
   *nw = n;
   return true;

@@ -35,7 +35,7 @@ typedef struct store_opts {
  * store has a federation.  A store in the current format is opened with a
  * read transaction only: opening never waits for, nor holds up, a writer.
  * A new store gets its format in a write transaction; one of an older
- * format is converted in one (STORE_FORMAT 1 -> 2 rebuilds the indexes,
+ * format is converted in one (formats 1 and 2 to 3 rebuild the indexes,
  * like store_reindex); with read_only set, neither happens and the open
  * fails.  Errors: -errno, STOA_ESTORE, STOA_ECORRUPT, STOA_EVERSION (a newer
  * format, or an older one with read_only), STOA_ENOTFOUND (read_only, no

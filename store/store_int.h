@@ -28,7 +28,7 @@
  * endorsement or revocation re-judges stored records only when some could be
  * concerned; "mxok" says those rows cover every held record.
  */
-#define STORE_FORMAT 2
+#define STORE_FORMAT 3
 #define SEG_TARGET 1024        /* postings per full-text segment */
 #define DOC_TOKENS_MAX STORE_TOKS_MAX /* bytes of folded tokens kept per document */
 
@@ -306,6 +306,22 @@ int index__seg_decode(uint64_t first, const uint8_t *p, size_t len, uint64_t *ou
 /* Longest token index.c writes: a facet (its facet()) or a folded word. */
 #define INDEX_TOKEN_MAX 80
 #define FTS_KEY_MAX (INDEX_TOKEN_MAX + 1 + 8)
+
+/* The value of a reference facet (~r:) for entry key ek (owner || id): the
+ * id, then the first REF_OWNER_BYTES of the owner, in hex.  The owner part
+ * keeps another network's entry of the same id (ids are chosen by their
+ * writer) out of the references to this one; the whole owner would not fit
+ * a token, and matching 8 of its bytes takes 2^64 tries. */
+#define REF_OWNER_BYTES 8
+#define REF_HEX_LEN (2 * (ID_LEN + REF_OWNER_BYTES))
+static inline void index__ref_hex(const uint8_t ek[EKEY_LEN], char out[REF_HEX_LEN]) {
+  static const char d[] = "0123456789abcdef";
+  for (size_t i = 0; i < ID_LEN + REF_OWNER_BYTES; i++) {
+    uint8_t b = i < ID_LEN ? ek[KEY_LEN + i] : ek[i - ID_LEN];
+    out[2 * i] = d[b >> 4];
+    out[2 * i + 1] = d[b & 15];
+  }
+}
 
 /* maint.c: converts a store of an older format (in one transaction). */
 int store__upgrade(store *s, uint64_t from);

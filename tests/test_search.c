@@ -29,6 +29,7 @@
 
 #include <cmocka.h>
 #include <ftw.h>
+#include <lmdb.h>
 #include <msgpack.h>
 #include <sodium.h>
 #include <unistd.h>
@@ -784,6 +785,80 @@ static void test_search_edges(void **state) {
   check_query(f->wd, &a, f->res, f->idx);
 }
 
+/* A reference names an entry by owner and id; ids are chosen by their
+ * writer, so another network may use the same id.  A reference filter
+ * finds the references to this owner's entry only (and a store written in
+ * format 2, which indexed the id alone, is reindexed when opened). */
+static void ref_actor(world *wd, batch *b, const char *name, const uint8_t target[EKEY_LEN],
+                      uint8_t ek[EKEY_LEN]) {
+  msgpack_sbuffer sb;
+  msgpack_packer pk;
+  uint8_t hash[HASH_LEN];
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  msgpack_pack_map(&pk, 3);
+  pk_str(&pk, "name"); pk_str(&pk, name);
+  pk_str(&pk, "role"); pk_str(&pk, "coordinator");
+  pk_str(&pk, "org"); msgpack_pack_bin_with_body(&pk, target, EKEY_LEN);
+  memcpy(ek, wd->pk, KEY_LEN);
+  rnd_fill(ek + KEY_LEN, ID_LEN);
+  batch_add(wd, b, REC_ACTOR, ek, wd->clock += 1000, &sb, hash);
+  msgpack_sbuffer_destroy(&sb);
+}
+
+static void test_search_ref_owner(void **state) {
+  fx *f = *state;
+  world *wd = f->wd;
+  static got g;
+  static batch b;
+  store_query q;
+  uint8_t other[EKEY_LEN], mine[EKEY_LEN], theirs[EKEY_LEN];
+  const ent *org = &wd->e[0]; /* the first 40 entries are orgs */
+
+  memcpy(other, org->ekey, EKEY_LEN);
+  other[0] ^= 0x80; /* another owner, the same id */
+  b.n = 0;
+  ref_actor(wd, &b, "Refowner mine", org->ekey, mine);
+  ref_actor(wd, &b, "Refowner theirs", other, theirs);
+  batch_flush(wd, &b);
+
+  memset(&q, 0, sizeof q);
+  q.text = "refowner";
+  q.limit = 10;
+  for (int pass = 0; pass < 2; pass++) {
+    q.ref = org->ekey;
+    assert_int_equal(run(wd, &q, &g), 1);
+    assert_memory_equal(g.e[0].ekey, mine, EKEY_LEN);
+    q.ref = other;
+    assert_int_equal(run(wd, &q, &g), 1);
+    assert_memory_equal(g.e[0].ekey, theirs, EKEY_LEN);
+    q.ref = NULL;
+    assert_int_equal(run(wd, &q, &g), 2);
+    /* The second pass: a store of format 2 (its search index emptied
+     * here, so that only the upgrade's reindex can bring the hits back). */
+    if (pass == 0) {
+      MDB_env *env;
+      MDB_txn *txn;
+      MDB_dbi meta, fts;
+      uint8_t v[8] = { 0, 0, 0, 0, 0, 0, 0, 2 };
+      MDB_val k = { 6, "format" }, d = { 8, v };
+      store_close(wd->s);
+      wd->s = NULL;
+      assert_int_equal(mdb_env_create(&env), 0);
+      assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+      assert_int_equal(mdb_env_open(env, wd->dir, MDB_NOTLS, 0600), 0);
+      assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+      assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+      assert_int_equal(mdb_dbi_open(txn, "fts", 0, &fts), 0);
+      assert_int_equal(mdb_put(txn, meta, &k, &d, 0), 0);
+      assert_int_equal(mdb_drop(txn, fts, 0), 0);
+      assert_int_equal(mdb_txn_commit(txn), 0);
+      mdb_env_close(env);
+      assert_int_equal(store_open(&wd->s, wd->dir, NULL), 0);
+    }
+  }
+}
+
 int main(void) {
   if (sodium_init() < 0) return 1;
   const struct CMUnitTest tests[] = {
@@ -791,6 +866,7 @@ int main(void) {
     cmocka_unit_test(test_search_rare_pairs),
     cmocka_unit_test(test_search_pages),
     cmocka_unit_test(test_search_edges),
+    cmocka_unit_test(test_search_ref_owner),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
