@@ -176,10 +176,55 @@ int cmd_status(cli *c, int argc, char **argv) {
   return 0;
 }
 
+/* The address book: one line per address, then what happened there. */
+static void print_book(json_t *j) {
+  size_t i, n = json_array_size(json_object_get(j, "book"));
+  json_int_t total = json_integer_value(json_object_get(j, "total"));
+  json_t *e;
+  if (!total) {
+    printf("the address book is empty (it fills from the peer records of nodes that set `announce`)\n");
+    return;
+  }
+  printf("%lld address%s in the address book", (long long)total, total == 1 ? "" : "es");
+  if ((json_int_t)n < total) printf(", the first %zu listed", n);
+  printf(":\n");
+  json_array_foreach(json_object_get(j, "book"), i, e) {
+    char ok[32] = "never", bad[32], next[32];
+    json_int_t lok = json_integer_value(json_object_get(e, "last_ok_ms"));
+    json_int_t lbad = json_integer_value(json_object_get(e, "last_fail_ms"));
+    json_int_t fails = json_integer_value(json_object_get(e, "fails"));
+    if (lok) cli_time((uint64_t)lok, ok);
+    printf("%-24s node %.16s%s%s%s\n", json_string_value(json_object_get(e, "addr")),
+           json_string_value(json_object_get(e, "node")), json_is_true(json_object_get(e, "hub")) ? "  hub" : "",
+           json_is_true(json_object_get(e, "dialed")) ? "  dialed now" : "",
+           json_is_true(json_object_get(e, "self")) ? "  (this node itself: never dialed)" : "");
+    printf("    %lld sync%s, last success %s", (long long)json_integer_value(json_object_get(e, "syncs")),
+           json_integer_value(json_object_get(e, "syncs")) == 1 ? "" : "s", ok);
+    if (fails && lbad) {
+      cli_time((uint64_t)lbad, bad);
+      cli_time((uint64_t)json_integer_value(json_object_get(e, "next_try_ms")), next);
+      printf("; %lld failure%s since, the last %s; next try %s", (long long)fails, fails == 1 ? "" : "s", bad, next);
+    }
+    printf("\n");
+  }
+}
+
 int cmd_peers(cli *c, int argc, char **argv) {
   int err;
-  (void)argv;
-  if (argc != 1) { fprintf(stderr, "usage: stoa peers\n"); return EX_USAGE; }
+  bool book = argc == 2 && !strcmp(argv[1], "--book");
+  if (argc != 1 && !book) { fprintf(stderr, "usage: stoa peers [--book]\n"); return EX_USAGE; }
+  if (book) {
+    json_t *j = ctl_call(c, CTL_BOOK, NULL, 5000, &err);
+    if (!j) return daemon_error(c, err);
+    if (!json_is_true(json_object_get(j, "ok"))) { /* a daemon older than this command */
+      fprintf(stderr, "stoa peers --book: %s\n", json_string_value(json_object_get(j, "error")));
+      json_decref(j);
+      return EX_FAIL;
+    }
+    if (c->json) cli_json_out(j);
+    else { print_book(j); json_decref(j); }
+    return 0;
+  }
   json_t *j = ctl_call(c, CTL_PEERS, NULL, 5000, &err);
   if (!j) return daemon_error(c, err);
   if (c->json) cli_json_out(json_incref(json_object_get(j, "peers")));

@@ -48,7 +48,7 @@ static const command commands[] = {
   { "verify", cmd_verify, "verify", "re-check every signature and index" },
   { "reindex", cmd_reindex, "reindex", "rebuild every index from the records" },
   { "status", cmd_status, "status", "the running daemon: records, peers, what moved (needs stoad)" },
-  { "peers", cmd_peers, "peers", "the daemon's peers and their state (needs stoad)" },
+  { "peers", cmd_peers, "peers [--book]", "the daemon's peers and their state, or with --book every address it learned and how each fared (needs stoad)" },
   { "peer", cmd_peer, "peer add|remove HOST:PORT", "add or remove a peer, saved in stoa.ini (needs stoad)" },
   { "sync", cmd_sync, "sync [HOST:PORT]", "reconcile with one or every connected peer now (needs stoad)" },
 };

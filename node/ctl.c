@@ -197,6 +197,28 @@ static void do_status(client *cl, bool peers_only) {
   msgpack_sbuffer_destroy(&sb);
 }
 
+/* {"ok": true, "book": [...], "total": n}: the address book, the most
+ * useful addresses first, as many as fit a response. */
+static void do_book(client *cl) {
+  msgpack_sbuffer items, sb;
+  msgpack_packer pk;
+  uint32_t listed, total;
+  msgpack_sbuffer_init(&items);
+  peers_book_pack(cl->n, &items, CTL_MAX - 4096, &listed, &total);
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  msgpack_pack_map(&pk, 3);
+  pk_str(&pk, "ok");
+  msgpack_pack_true(&pk);
+  pk_kv_u64(&pk, "total", total);
+  pk_str(&pk, "book");
+  msgpack_pack_array(&pk, listed);
+  if (items.size) msgpack_sbuffer_write(&sb, items.data, items.size);
+  reply(cl, &sb);
+  msgpack_sbuffer_destroy(&sb);
+  msgpack_sbuffer_destroy(&items);
+}
+
 static void serve(client *cl);
 
 void ctl_sync_done(conn *c) {
@@ -256,6 +278,7 @@ static void on_request(client *cl, const uint8_t *buf, size_t len) {
   switch (r.cmd) {
   case CTL_STATUS: do_status(cl, false); break;
   case CTL_PEERS: do_status(cl, true); break;
+  case CTL_BOOK: do_book(cl); break;
   case CTL_NOTIFY: {
     peer_push_new(cl->n);
     msgpack_sbuffer sb;

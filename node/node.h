@@ -92,6 +92,7 @@ int config_split_addr(const char *addr, char *host, size_t hcap, int *port);
 /* ---- connections ------------------------------------------------------------ */
 
 struct node;
+struct msgpack_sbuffer;
 struct sync_session;
 
 enum conn_state { CS_HANDSHAKE, CS_HELLO, CS_READY, CS_CLOSING };
@@ -364,5 +365,9 @@ void peers_tick(node *n);
 void peers_slot_failed(node *n, int i, const char *why);
 /* Saves the book to HOME/peers.book and frees it. */
 void peers_close(node *n);
+/* The book for `stoa peers --book`: packs into sb one msgpack map per
+ * address, the most useful first, while sb stays under `room` bytes;
+ * *listed gets their number, *total the book's size. */
+void peers_book_pack(const node *n, struct msgpack_sbuffer *sb, size_t room, uint32_t *listed, uint32_t *total);
 
 #endif

@@ -443,6 +443,57 @@ static bool addr_in_slot(const node *n, const char *addr) {
   return false;
 }
 
+/* ---- listing (`stoa peers --book`) ------------------------------------------------------ */
+
+/* Connected (or being dialed) first, then addresses that synced, then
+ * those not failing; by address within each. */
+typedef struct list_ent { int rank; const book_ent *e; } list_ent;
+
+static int list_cmp(const void *a, const void *b) {
+  const list_ent *x = a, *y = b;
+  return x->rank != y->rank ? y->rank - x->rank : strcmp(x->e->addr, y->e->addr);
+}
+
+void peers_book_pack(const node *n, msgpack_sbuffer *sb, size_t room, uint32_t *listed, uint32_t *total) {
+  const struct peers_book *b = n->book;
+  msgpack_packer pk;
+  char hex[2 * KEY_LEN + 1];
+  *listed = *total = 0;
+  if (!b || !b->n) return;
+  list_ent *v = malloc(b->n * sizeof *v);
+  if (!v) return;
+  for (size_t i = 0; i < b->n; i++) {
+    const book_ent *e = &b->e[i];
+    v[i] = (list_ent){ (addr_in_slot(n, e->addr) ? 4 : 0) + (e->syncs ? 2 : 0) + (e->fails == 0), e };
+  }
+  qsort(v, b->n, sizeof *v, list_cmp);
+  msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+  for (size_t i = 0; i < b->n && sb->size < room; i++) {
+    const book_ent *e = v[i].e;
+    sodium_bin2hex(hex, sizeof hex, e->node, KEY_LEN);
+    msgpack_pack_map(&pk, 10);
+#define KV_STR(k, x) (msgpack_pack_str_with_body(&pk, k, strlen(k)), msgpack_pack_str_with_body(&pk, x, strlen(x)))
+#define KV_U64(k, x) (msgpack_pack_str_with_body(&pk, k, strlen(k)), msgpack_pack_uint64(&pk, x))
+#define KV_BOOL(k, x) (msgpack_pack_str_with_body(&pk, k, strlen(k)), (x) ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk))
+    KV_STR("addr", e->addr);
+    KV_STR("node", hex);
+    KV_BOOL("hub", e->hub);
+    KV_BOOL("self", e->self);
+    KV_BOOL("dialed", addr_in_slot(n, e->addr));
+    KV_U64("syncs", e->syncs);
+    KV_U64("fails", e->fails);
+    KV_U64("last_ok_ms", e->last_ok_ms);
+    KV_U64("last_fail_ms", e->last_fail_ms);
+    KV_U64("next_try_ms", e->next_try_ms);
+#undef KV_STR
+#undef KV_U64
+#undef KV_BOOL
+    (*listed)++;
+  }
+  *total = (uint32_t)b->n;
+  free(v);
+}
+
 /* A random address among those worth dialing now, weighted: one that
  * synced before counts 7, a hub 4 more (a hub picking: 7 more, so hubs
  * link up with each other), each failure since the last success divides;

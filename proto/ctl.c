@@ -17,6 +17,7 @@
 static const char *const ctl__names[] = {
   [CTL_STATUS] = "status", [CTL_PEERS] = "peers", [CTL_PEER_ADD] = "peer-add",
   [CTL_PEER_REMOVE] = "peer-remove", [CTL_SYNC] = "sync", [CTL_NOTIFY] = "notify",
+  [CTL_BOOK] = "book",
 };
 #define CTL__NCMD ((int)(sizeof ctl__names / sizeof ctl__names[0]))
 

@@ -24,6 +24,7 @@ enum ctl_cmd {
   CTL_PEER_REMOVE,/* arg: host:port */
   CTL_SYNC,       /* arg: host:port, or none for every connected peer */
   CTL_NOTIFY,     /* the CLI wrote records: send them on now */
+  CTL_BOOK,       /* the address book: addresses learned, their history */
 };
 
 typedef struct ctl_req {

@@ -1252,7 +1252,7 @@ static void test_ctl_roundtrip(void **state) {
   size_t n;
   ctl_req r, back;
   memset(arg, 'h', sizeof arg);
-  for (int cmd = CTL_STATUS; cmd <= CTL_NOTIFY; cmd++) {
+  for (int cmd = CTL_STATUS; cmd <= CTL_BOOK; cmd++) {
     const char *name = ctl_cmd_name(cmd);
     assert_non_null(name);
     assert_int_equal(ctl_cmd_from_name(name, strlen(name)), cmd);
@@ -1298,13 +1298,13 @@ static void test_ctl_roundtrip(void **state) {
   }
   r = (ctl_req){ 0, NULL, 0 };
   assert_int_equal(ctl_req_encode(&r, buf, sizeof buf, &n), STOA_EINVAL);
-  r = (ctl_req){ CTL_NOTIFY + 1, NULL, 0 };
+  r = (ctl_req){ CTL_BOOK + 1, NULL, 0 };
   assert_int_equal(ctl_req_encode(&r, buf, sizeof buf, &n), STOA_EINVAL);
   r = (ctl_req){ CTL_SYNC, "\xc3", 1 };
   assert_int_equal(ctl_req_encode(&r, buf, sizeof buf, &n), STOA_EINVAL);
   /* Names. */
   assert_null(ctl_cmd_name(0));
-  assert_null(ctl_cmd_name(CTL_NOTIFY + 1));
+  assert_null(ctl_cmd_name(CTL_BOOK + 1));
   assert_null(ctl_cmd_name(-1));
   assert_string_equal(ctl_cmd_name(CTL_PEER_ADD), "peer-add");
   assert_int_equal(ctl_cmd_from_name("peer", 4), STOA_EPROTOCOL);
@@ -1313,6 +1313,7 @@ static void test_ctl_roundtrip(void **state) {
   assert_int_equal(ctl_cmd_from_name("", 0), STOA_EPROTOCOL);
   assert_int_equal(ctl_cmd_from_name("sync", 4), CTL_SYNC);
   assert_int_equal(ctl_cmd_from_name("peer-remove", 11), CTL_PEER_REMOVE);
+  assert_int_equal(ctl_cmd_from_name("book", 4), CTL_BOOK);
 }
 
 static int ctl_decode_pk(pk *k, ctl_req *r) {

@@ -192,6 +192,16 @@ for n in "${ALL[@]}"; do
   done
 done
 [ "$(awk -v a="$(addr hub)" '$1 == a {print $3}' "$T/n1/peers.book")" = 1 ] || fail "n1's book does not mark the hub as a hub"
+# The same book as the daemon shows it (`stoa peers --book`).
+ok --home "$T/n1" --json peers --book
+expect_eq "addresses n1's daemon lists" "$(json 'd["total"]')" "$N"
+expect_eq "the hubs among them" "$(json '[e["node"] for e in d["book"] if e["hub"]]')" "[\"${NODEKEY[hub]}\"]"
+expect_eq "the addresses n1 dials, listed first" \
+  "$(json 'sum(e["dialed"] for e in d["book"]) >= 2 and all(e["dialed"] for e in d["book"][:sum(x["dialed"] for x in d["book"])])')" true
+ok --home "$T/n1" peers --book
+grep -q "^$N addresses in the address book:" "$OUT" || fail "stoa peers --book: $(head -1 "$OUT")"
+head -7 "$OUT" | sed 's/^/    /'
+grep -q "^$(addr hub) .* hub" "$OUT" || fail "stoa peers --book does not show the hub as a hub"
 check_outgoing
 
 step "an entry added on a national reaches every node"
