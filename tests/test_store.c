@@ -65,6 +65,13 @@ static void fed_make(fed *fd, const key *const *founders, size_t n, uint32_t quo
   sodium_memzero(sks, sizeof sks);
 }
 
+/* The usual federation: key a (seed 1) its one founder, quorum 1. */
+static void solo_fed(key *a, fed *fd) {
+  key_make(a, 1);
+  const key *fa[] = { a };
+  fed_make(fd, fa, 1, 1);
+}
+
 /* ---- bodies ----------------------------------------------------------------- */
 
 typedef struct body {
@@ -457,9 +464,7 @@ static void test_ingest_basic(void **state) {
   fx *f = *state;
   key a;
   fed fd;
-  key_make(&a, 1);
-  const key *fa[] = { &a };
-  fed_make(&fd, fa, 1, 1);
+  solo_fed(&a, &fd);
   store *s = fx_store(f, &fd, NULL);
   store_counts c;
   int err;
@@ -571,10 +576,8 @@ static void test_pending_released_later(void **state) {
   fx *f = *state;
   key a, ed;
   fed fd;
-  key_make(&a, 1);
   key_make(&ed, 2);
-  const key *fa[] = { &a };
-  fed_make(&fd, fa, 1, 1);
+  solo_fed(&a, &fd);
   store *s = fx_store(f, &fd, NULL);
   store_counts c;
   int err;
@@ -615,11 +618,9 @@ static void test_pending_same_batch(void **state) {
   fx *f = *state;
   key a, ed, ed2;
   fed fd;
-  key_make(&a, 1);
   key_make(&ed, 2);
   key_make(&ed2, 3);
-  const key *fa[] = { &a };
-  fed_make(&fd, fa, 1, 1);
+  solo_fed(&a, &fd);
   store *s = fx_store(f, &fd, NULL);
   store_counts c;
 
@@ -666,9 +667,7 @@ static void test_pending_future(void **state) {
   fx *f = *state;
   key a;
   fed fd;
-  key_make(&a, 1);
-  const key *fa[] = { &a };
-  fed_make(&fd, fa, 1, 1);
+  solo_fed(&a, &fd);
   store *s = fx_store(f, &fd, NULL);
   store_counts c;
   int err;
@@ -703,10 +702,8 @@ static void test_pending_bound(void **state) {
   fx *f = *state;
   key a, stranger;
   fed fd;
-  key_make(&a, 1);
   key_make(&stranger, 7);
-  const key *fa[] = { &a };
-  fed_make(&fd, fa, 1, 1);
+  solo_fed(&a, &fd);
   store_opts o = { .pending_max = 5 };
   store *s = fx_store(f, &fd, &o);
   store_counts c;
@@ -774,10 +771,8 @@ static void test_member_quorum1(void **state) {
   fx *f = *state;
   key a, n;
   fed fd;
-  key_make(&a, 1);
   key_make(&n, 2);
-  const key *fa[] = { &a };
-  fed_make(&fd, fa, 1, 1);
+  solo_fed(&a, &fd);
   store *s = fx_store(f, &fd, NULL);
   store_counts c;
   int err;
@@ -1169,9 +1164,7 @@ static void test_history_current(void **state) {
   fx *f = *state;
   key a;
   fed fd;
-  key_make(&a, 1);
-  const key *fa[] = { &a };
-  fed_make(&fd, fa, 1, 1);
+  solo_fed(&a, &fd);
   store *s = fx_store(f, &fd, NULL);
   const uint64_t T = NOW - 500000;
   uint8_t id[ID_LEN];
@@ -1250,9 +1243,7 @@ static void test_erase_owner(void **state) {
   fx *f = *state;
   key a;
   fed fd;
-  key_make(&a, 1);
-  const key *fa[] = { &a };
-  fed_make(&fd, fa, 1, 1);
+  solo_fed(&a, &fd);
   store *s = fx_store(f, &fd, NULL);
   const uint64_t T = NOW - 500000;
   uint8_t id[ID_LEN];
@@ -1379,9 +1370,7 @@ static void test_search(void **state) {
   fx *f = *state;
   key a;
   fed fd;
-  key_make(&a, 1);
-  const key *fa[] = { &a };
-  fed_make(&fd, fa, 1, 1);
+  solo_fed(&a, &fd);
   store *s = fx_store(f, &fd, NULL);
   const uint64_t T = NOW - 900000;
   uint64_t ts = T;
@@ -1594,9 +1583,7 @@ static void test_open_vocabulary(void **state) {
   fx *f = *state;
   key a;
   fed fd;
-  key_make(&a, 1);
-  const key *fa[] = { &a };
-  fed_make(&fd, fa, 1, 1);
+  solo_fed(&a, &fd);
   store *s = fx_store(f, &fd, NULL);
   uint8_t id[ID_LEN];
   store_item it;
@@ -1681,9 +1668,7 @@ static void test_resolve(void **state) {
   fx *f = *state;
   key a;
   fed fd;
-  key_make(&a, 1);
-  const key *fa[] = { &a };
-  fed_make(&fd, fa, 1, 1);
+  solo_fed(&a, &fd);
   store *s = fx_store(f, &fd, NULL);
   const uint64_t T = NOW - 100000;
   store_rd *rd;
@@ -1756,9 +1741,7 @@ static void test_map_growth(void **state) {
   fx *f = *state;
   key a;
   fed fd;
-  key_make(&a, 1);
-  const key *fa[] = { &a };
-  fed_make(&fd, fa, 1, 1);
+  solo_fed(&a, &fd);
   store_opts o = { .map_size = 256 * 1024 };
   store *s = fx_store(f, &fd, &o);
   enum { N = 3000, B = 250 };
@@ -1997,11 +1980,9 @@ static void test_reindex_verify(void **state) {
   fx *f = *state;
   key a, b, ed;
   fed fd;
-  key_make(&a, 1);
   key_make(&b, 2);
   key_make(&ed, 3);
-  const key *fa[] = { &a };
-  fed_make(&fd, fa, 1, 1);
+  solo_fed(&a, &fd);
   store *s = fx_store(f, &fd, NULL);
   const uint64_t T = NOW - 1000000;
   uint8_t id[ID_LEN];
@@ -2135,10 +2116,8 @@ static void test_scan_seq(void **state) {
   fx *f = *state;
   key a, ed;
   fed fd;
-  key_make(&a, 1);
   key_make(&ed, 2);
-  const key *fa[] = { &a };
-  fed_make(&fd, fa, 1, 1);
+  solo_fed(&a, &fd);
   store *s = fx_store(f, &fd, NULL);
   const uint64_t T = NOW - 100000;
   store_rd *rd;
