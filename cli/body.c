@@ -999,35 +999,40 @@ fail:
   return NULL;
 }
 
+int body__item(const schema_field *f, mp_reader *r, const body_formatter *fmt, body_item *out) {
+  const uint8_t *b;
+  uint64_t u;
+  out->kind = BI_TEXT;
+  switch (f->type) {
+  case SF_INT: out->kind = BI_INT; return mp_read_int(r, &out->i) ? 1 : 0;
+  case SF_BOOL: out->kind = BI_BOOL; return mp_read_bool(r, &out->b) ? 1 : 0;
+  case SF_REF:
+    if (mp_read_binn(r, &b, EKEY_LEN)) return 1;
+    body__fmt_ref(fmt, b, out->text, sizeof out->text);
+    return 0;
+  case SF_KEY:
+    if (mp_read_binn(r, &b, KEY_LEN)) return 1;
+    body__hex(out->text, b, KEY_LEN);
+    return 0;
+  case SF_TS:
+    if (mp_read_uint(r, &u)) return 1;
+    body__fmt_ts(u, out->text, sizeof out->text);
+    return 0;
+  default: out->kind = BI_STR; return mp_read_str(r, &out->s, &out->n) ? 1 : 0;
+  }
+}
+
 /* One value of field f in its typed form, or NULL when the bytes are not of
  * the field's type (the caller then falls back to the generic form). */
 static json_t *body__json_item(const schema_field *f, mp_reader *r,
                                const body_formatter *fmt) {
-  const char *s;
-  const uint8_t *b;
-  uint32_t n;
-  int64_t i;
-  uint64_t u;
-  bool bv;
-  char text[128];
-
-  switch (f->type) {
-  case SF_INT:
-    return mp_read_int(r, &i) ? NULL : json_integer((json_int_t)i);
-  case SF_BOOL:
-    return mp_read_bool(r, &bv) ? NULL : json_boolean(bv);
-  case SF_REF:
-    if (mp_read_binn(r, &b, EKEY_LEN)) return NULL;
-    body__fmt_ref(fmt, b, text, sizeof text);
-    return json_string(text);
-  case SF_KEY:
-    return mp_read_binn(r, &b, KEY_LEN) ? NULL : body__json_hex(b, KEY_LEN);
-  case SF_TS:
-    if (mp_read_uint(r, &u)) return NULL;
-    body__fmt_ts(u, text, sizeof text);
-    return json_string(text);
-  default:
-    return mp_read_str(r, &s, &n) ? NULL : json_stringn(s, n);
+  body_item it;
+  if (body__item(f, r, fmt, &it)) return NULL;
+  switch (it.kind) {
+  case BI_INT: return json_integer((json_int_t)it.i);
+  case BI_BOOL: return json_boolean(it.b);
+  case BI_STR: return json_stringn(it.s, it.n);
+  default: return json_string(it.text);
   }
 }
 

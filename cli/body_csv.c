@@ -219,40 +219,15 @@ int body_csv_write_header(FILE *f, int kind) {
  * the field's type (the cell is then left blank). */
 static int body__csv_item(const schema_field *f, mp_reader *r, msgpack_sbuffer *sb,
                           const body_formatter *fmt) {
-  const char *s;
-  const uint8_t *b;
-  uint32_t n;
-  int64_t i;
-  uint64_t u;
-  bool bv;
-  char text[128];
-
-  switch (f->type) {
-  case SF_INT:
-    if (mp_read_int(r, &i)) return 1;
-    snprintf(text, sizeof text, "%" PRId64, i);
-    break;
-  case SF_BOOL:
-    if (mp_read_bool(r, &bv)) return 1;
-    snprintf(text, sizeof text, "%s", bv ? "true" : "false");
-    break;
-  case SF_REF:
-    if (mp_read_binn(r, &b, EKEY_LEN)) return 1;
-    body__fmt_ref(fmt, b, text, sizeof text);
-    break;
-  case SF_KEY:
-    if (mp_read_binn(r, &b, KEY_LEN)) return 1;
-    body__hex(text, b, KEY_LEN);
-    break;
-  case SF_TS:
-    if (mp_read_uint(r, &u)) return 1;
-    body__fmt_ts(u, text, sizeof text);
-    break;
-  default:
-    if (mp_read_str(r, &s, &n)) return 1;
-    return body__write(sb, s, n);
+  body_item it;
+  if (body__item(f, r, fmt, &it)) return 1;
+  switch (it.kind) {
+  case BI_INT: snprintf(it.text, sizeof it.text, "%" PRId64, it.i); break;
+  case BI_BOOL: snprintf(it.text, sizeof it.text, "%s", it.b ? "true" : "false"); break;
+  case BI_STR: return body__write(sb, it.s, it.n);
+  default: break;
   }
-  return body__write(sb, text, strlen(text));
+  return body__write(sb, it.text, strlen(it.text));
 }
 
 static int body__csv_cell(const schema_field *f, const uint8_t *v, size_t vn,

@@ -15,6 +15,7 @@
 #include "cli/body.h"
 #include "proto/err.h"
 #include "proto/mp.h"
+#include "proto/schema.h"
 
 /* Fills err (when not NULL) with the field, control bytes shown as '?', and
  * the formatted message; returns code. */
@@ -35,6 +36,22 @@ void body__fmt_ts(uint64_t ms, char *out, size_t cap);
  * id; always NUL-terminated within cap bytes. */
 void body__fmt_ref(const body_formatter *fmt, const uint8_t *ekey, char *out,
                    size_t cap);
+
+/* One item of a typed field, read for display: a number, a truth value,
+ * text spelled here (a reference through fmt, a key in hex, a time in
+ * ISO 8601), or a string borrowed from the body. */
+typedef struct body_item {
+  enum { BI_INT, BI_BOOL, BI_TEXT, BI_STR } kind;
+  int64_t i;
+  bool b;
+  char text[128];
+  const char *s;
+  uint32_t n;
+} body_item;
+
+/* Reads one item of field f (its element type for a list).  0, or 1 when
+ * the bytes are not of the field's type (r may have moved). */
+int body__item(const schema_field *f, mp_reader *r, const body_formatter *fmt, body_item *out);
 
 /* Checks that body is one valid map with string keys and leaves r on its
  * first key, *n its size.  Returns 0, STOA_EINVAL or a decoding error. */
