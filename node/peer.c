@@ -552,6 +552,7 @@ static int on_hello(conn *c, const wire_hello *h) {
     memset(it, 0, sizeof *it);
     it->buf = h->proof[i];
     it->len = h->proof_len[i];
+    it->src = h->node;
     if (rec_decode(it->buf, it->len, &it->r) || !rec_kind_is_trust(it->r.h.kind)) continue;
     it->sig_ok = rec_verify(&it->r, n->fed) == 0;
     hashrecent_add(&c->seen, it->r.hash); /* the peer has it: never push it back */
@@ -988,6 +989,7 @@ static void on_records(conn *c, wire_records *wr) {
     memcpy(b->data + off, buf, len);
     x->buf = b->data + off;
     x->len = len;
+    x->src = c->peer_node; /* its share of the pending area (the batch holds c) */
     off += len;
     c->st->rx_records++;
     if (rec_decode(x->buf, x->len, &x->r)) continue; /* counted, never stored */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "proto/err.h"
 #include "proto/mp.h"
 
@@ -504,21 +506,75 @@ int ingest__accept(store *s, MDB_txn *txn, const rec *r, const uint8_t *buf, siz
 
 /* ---- pending area ----------------------------------------------------------- */
 
+static const uint8_t pend_local[STORE_SRC_LEN]; /* zeros: this node's own user */
+
+static bool pend_is_local(const uint8_t *src) { return sodium_is_zero(src, STORE_SRC_LEN); }
+
+/* The count of pending rows from a peer source (DB_META "ps" || src). */
+static int pend_src_get(store *s, MDB_txn *txn, const uint8_t *src, uint64_t *n) {
+  uint8_t kb[2 + STORE_SRC_LEN] = { 'p', 's' };
+  memcpy(kb + 2, src, STORE_SRC_LEN);
+  MDB_val k = { sizeof kb, kb }, d;
+  int rc = mdb_get(txn, s->dbi[DB_META], &k, &d);
+  *n = 0;
+  if (rc == MDB_NOTFOUND) return 0;
+  if (rc) return store__err(rc);
+  if (d.mv_size != 8) return STOA_ECORRUPT;
+  *n = get_be64(d.mv_data);
+  return 0;
+}
+
+static int pend_src_add(store *s, MDB_txn *txn, const uint8_t *src, int delta) {
+  uint8_t kb[2 + STORE_SRC_LEN] = { 'p', 's' }, vb[8];
+  uint64_t n;
+  int e, rc;
+  if (pend_is_local(src)) return 0;
+  if ((e = pend_src_get(s, txn, src, &n))) return e;
+  n = delta < 0 ? (n > 0 ? n - 1 : 0) : n + 1;
+  memcpy(kb + 2, src, STORE_SRC_LEN);
+  MDB_val k = { sizeof kb, kb }, d = { 8, vb };
+  if (!n) {
+    rc = mdb_del(txn, s->dbi[DB_META], &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : store__err(rc);
+  }
+  put_be64(vb, n);
+  return store__err(mdb_put(txn, s->dbi[DB_META], &k, &d, 0));
+}
+
+static int pend_count_drop(store *s, MDB_txn *txn, store_counts *c) {
+  uint64_t n;
+  int rc;
+  if (c) c->dropped++;
+  if ((rc = store__meta_u64(txn, s, "dropped", &n))) return rc;
+  return store__meta_put_u64(txn, s, "dropped", n + 1);
+}
+
+/* Deletes the row under the cursor, and counts it off its source. */
+static int pend_del(store *s, MDB_txn *txn, MDB_cursor *cur, const uint8_t *v, size_t vlen) {
+  uint8_t src[STORE_SRC_LEN];
+  bool has = vlen >= PEND_HDR;
+  if (has) memcpy(src, v + 12, STORE_SRC_LEN); /* before the row goes */
+  int rc = mdb_cursor_del(cur, 0);
+  if (rc) return store__err(rc);
+  return has ? pend_src_add(s, txn, src, -1) : 0;
+}
+
 static int pend_put(store *s, MDB_txn *txn, const rec *r, const uint8_t *buf, size_t len,
-                    int why, uint64_t now, store_counts *c, bool *dropped) {
+                    int why, uint64_t now, const uint8_t *src, store_counts *c, bool *dropped) {
   MDB_stat st;
   uint8_t *val;
+  uint64_t mine = 0;
   int rc;
   *dropped = false;
+  if (!src) src = pend_local;
+  size_t share = s->o.pending_per_source ? s->o.pending_per_source : s->o.pending_max / 4;
   if ((rc = mdb_stat(txn, s->dbi[DB_PEND], &st))) return store__err(rc);
-  if (st.ms_entries >= s->o.pending_max) {
-    uint64_t n;
+  if (!pend_is_local(src) && (rc = pend_src_get(s, txn, src, &mine))) return rc;
+  if (st.ms_entries >= s->o.pending_max || (!pend_is_local(src) && mine >= (share ? share : 1))) {
     *dropped = true;
-    if (c) c->dropped++;
-    if ((rc = store__meta_u64(txn, s, "dropped", &n))) return rc;
-    return store__meta_put_u64(txn, s, "dropped", n + 1);
+    return pend_count_drop(s, txn, c);
   }
-  MDB_val k = { HASH_LEN, (void *)r->hash }, d = { 12 + len, NULL };
+  MDB_val k = { HASH_LEN, (void *)r->hash }, d = { PEND_HDR + len, NULL };
   if ((rc = mdb_put(txn, s->dbi[DB_PEND], &k, &d, MDB_RESERVE))) return store__err(rc);
   s->tx_pend_any = true;
   val = d.mv_data;
@@ -527,8 +583,9 @@ static int pend_put(store *s, MDB_txn *txn, const rec *r, const uint8_t *buf, si
   val[2] = (uint8_t)((uint32_t)-why >> 8);
   val[3] = (uint8_t)(uint32_t)-why;
   put_be64(val + 4, now);
-  memcpy(val + 12, buf, len);
-  return 0;
+  memcpy(val + 12, src, STORE_SRC_LEN);
+  memcpy(val + PEND_HDR, buf, len);
+  return pend_src_add(s, txn, src, +1);
 }
 
 /* Releases pending records that have become valid or held void; loops
@@ -553,8 +610,8 @@ static int pend_recheck(store *s, MDB_txn *txn, uint64_t now, store_counts *c) {
          rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
       rec r;
       const uint8_t *v = d.mv_data;
-      if (d.mv_size < 12 || rec_decode(v + 12, d.mv_size - 12, &r)) {
-        if ((rc = mdb_cursor_del(cur, 0))) break;
+      if (d.mv_size < PEND_HDR || rec_decode(v + PEND_HDR, d.mv_size - PEND_HDR, &r)) {
+        if ((e = pend_del(s, txn, cur, v, d.mv_size))) break;
         continue;
       }
       if (trust_phase && !rec_kind_is_trust(r.h.kind)) continue;
@@ -562,11 +619,11 @@ static int pend_recheck(store *s, MDB_txn *txn, uint64_t now, store_counts *c) {
       if ((e = judge(s, txn, &r, now, &verdict))) break;
       if (verdict >= 0) {
         /* Copy out: the cursor's page may change under the put. */
-        uint8_t *copy = malloc(d.mv_size - 12);
-        size_t len = d.mv_size - 12;
+        uint8_t *copy = malloc(d.mv_size - PEND_HDR);
+        size_t len = d.mv_size - PEND_HDR;
         if (!copy) { e = STOA_ENOMEM; break; }
-        memcpy(copy, v + 12, len);
-        if ((rc = mdb_cursor_del(cur, 0))) { free(copy); break; }
+        memcpy(copy, v + PEND_HDR, len);
+        if ((e = pend_del(s, txn, cur, v, d.mv_size))) { free(copy); break; }
         rec r2;
         if (rec_decode(copy, len, &r2) == 0)
           e = ingest__accept(s, txn, &r2, copy, len, IDX_ALL, NULL, verdict == JUDGE_VALID, c);
@@ -575,12 +632,7 @@ static int pend_recheck(store *s, MDB_txn *txn, uint64_t now, store_counts *c) {
         released++;
         if (c) c->released++;
       } else if (get_be64(v + 4) + PENDING_MAX_AGE_MS < now) {
-        if ((rc = mdb_cursor_del(cur, 0))) break;
-        uint64_t n;
-        if ((e = store__meta_u64(txn, s, "dropped", &n)) ||
-            (e = store__meta_put_u64(txn, s, "dropped", n + 1)))
-          break;
-        if (c) c->dropped++;
+        if ((e = pend_del(s, txn, cur, v, d.mv_size)) || (e = pend_count_drop(s, txn, c))) break;
       }
     }
     mdb_cursor_close(cur);
@@ -807,7 +859,7 @@ static int ingest_one(store *s, MDB_txn *txn, ingest_ctx *ctx, store_item *it, b
   }
   if (!e && verdict < 0) {
     bool dropped;
-    int pe = pend_put(s, txn, &it->r, it->buf, it->len, verdict, ctx->now, &ctx->c, &dropped);
+    int pe = pend_put(s, txn, &it->r, it->buf, it->len, verdict, ctx->now, it->src, &ctx->c, &dropped);
     if (pe) return pe;
     it->status = dropped ? ST_REJECTED : ST_PENDING;
     it->err = dropped ? STOA_EPENDING : verdict;

@@ -278,22 +278,15 @@ static int upgrade1_put(store *s, MDB_txn *txn, const uint8_t seq[8], const uint
   return 0;
 }
 
-/*
- * Format 1 kept envelopes in DB_REC under their hash and hashes in DB_SEQ,
- * sorted tokens in DB_DOC and every version in DB_HIST.  Formats 2 and 3
- * keep envelopes in DB_SEQ (appended in order), sequence numbers in DB_REC,
- * and the new history and token layouts, which a reindex builds.  One
- * transaction: an interrupted upgrade leaves format 1 intact.
- */
-static int upgrade1_fn(store *s, MDB_txn *txn, void *vctx) {
+/* Format 1 kept envelopes in DB_REC under their hash and hashes in DB_SEQ;
+ * later formats keep envelopes in DB_SEQ (appended in order) and sequence
+ * numbers in DB_REC.  (Its token and history layouts a reindex rebuilds.) */
+static int upgrade1_rows(store *s, MDB_txn *txn) {
   uint8_t from[HASH_LEN] = { 0 };
   uint8_t *rows = malloc(UPGRADE_CHUNK * (8 + HASH_LEN)), *copy = malloc(REC_MAX);
   size_t n;
-  uint64_t fmt;
   int e = 0;
   if (!rows || !copy) { e = STOA_ENOMEM; goto out; }
-  /* Another process may have converted the store since it was opened. */
-  if ((e = store__meta_u64(txn, s, "format", &fmt)) || fmt != 1) goto out;
   /* seq -> hash and hash -> envelope become seq -> envelope and hash -> seq. */
   for (;;) {
     if ((e = read_rows(txn, s->dbi[DB_SEQ], from, 8, HASH_LEN, seq_row_v1, rows, &n)) || !n) break;
@@ -319,31 +312,71 @@ static int upgrade1_fn(store *s, MDB_txn *txn, void *vctx) {
     if (e) goto out;
     memcpy(from, rows + (n - 1) * HASH_LEN, HASH_LEN); /* now converted: skipped */
   }
-  if (e) goto out;
-  if (s->has_charter && (e = reindex_fn(s, txn, vctx))) goto out;
-  e = store__meta_put_u64(txn, s, "format", STORE_FORMAT);
 out:
   free(rows);
   free(copy);
   return e;
 }
 
-/* Format 2 wrote reference facets with the id alone (~r:<id>); format 3
- * adds the owner (index__ref_hex).  The records are unchanged: a reindex
- * rebuilds the facets, in one transaction. */
-static int upgrade2_fn(store *s, MDB_txn *txn, void *vctx) {
+/* Formats up to 3 kept a pending row as why || received || envelope;
+ * format 4 puts the source after received (zeros: none known).  The keys
+ * are read first, then each row is rewritten. */
+static int upgrade3_pending(store *s, MDB_txn *txn) {
+  MDB_cursor *cur;
+  MDB_val k, d;
+  MDB_stat st;
+  uint8_t *keys = NULL, *val = malloc(PEND_HDR + REC_MAX);
+  size_t n = 0;
+  int rc, e = 0;
+  if (!val || (rc = mdb_stat(txn, s->dbi[DB_PEND], &st))) { free(val); return val ? store__err(rc) : STOA_ENOMEM; }
+  if (!st.ms_entries) { free(val); return 0; }
+  if (!(keys = malloc(st.ms_entries * HASH_LEN)) || (rc = mdb_cursor_open(txn, s->dbi[DB_PEND], &cur))) {
+    free(keys);
+    free(val);
+    return keys ? store__err(rc) : STOA_ENOMEM;
+  }
+  for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0 && n < st.ms_entries;
+       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT))
+    if (k.mv_size == HASH_LEN) memcpy(keys + n++ * HASH_LEN, k.mv_data, HASH_LEN);
+  mdb_cursor_close(cur);
+  for (size_t i = 0; i < n && !e; i++) {
+    k = (MDB_val){ HASH_LEN, keys + i * HASH_LEN };
+    if ((rc = mdb_get(txn, s->dbi[DB_PEND], &k, &d))) { e = store__err(rc); break; }
+    if (d.mv_size < 12 || d.mv_size - 12 > REC_MAX) { /* damaged: the recheck would drop it */
+      e = store__err(mdb_del(txn, s->dbi[DB_PEND], &k, NULL));
+      continue;
+    }
+    memcpy(val, d.mv_data, 12);
+    memset(val + 12, 0, STORE_SRC_LEN);
+    memcpy(val + PEND_HDR, (const uint8_t *)d.mv_data + 12, d.mv_size - 12);
+    MDB_val nv = { PEND_HDR + d.mv_size - 12, val };
+    e = store__err(mdb_put(txn, s->dbi[DB_PEND], &k, &nv, 0));
+  }
+  free(keys);
+  free(val);
+  return e;
+}
+
+/* Converts a store of an older format, in one transaction (an interrupted
+ * upgrade leaves the old format intact):
+ *   1 -> 2  the layout of DB_REC and DB_SEQ (upgrade1_rows), then a reindex;
+ *   2 -> 3  reference facets name the owner too (index__ref_hex): a reindex;
+ *   3 -> 4  pending rows name their source (upgrade3_pending). */
+static int upgrade_fn(store *s, MDB_txn *txn, void *vctx) {
   uint64_t fmt;
   int e;
-  if ((e = store__meta_u64(txn, s, "format", &fmt)) || fmt != 2) return e;
-  if (s->has_charter && (e = reindex_fn(s, txn, vctx))) return e;
+  /* Another process may have converted the store since it was opened. */
+  if ((e = store__meta_u64(txn, s, "format", &fmt)) || !fmt || fmt >= STORE_FORMAT) return e;
+  if (fmt == 1 && (e = upgrade1_rows(s, txn))) return e;
+  if ((e = upgrade3_pending(s, txn))) return e;
+  if (fmt <= 2 && s->has_charter && (e = reindex_fn(s, txn, vctx))) return e;
   return store__meta_put_u64(txn, s, "format", STORE_FORMAT);
 }
 
 int store__upgrade(store *s, uint64_t from) {
   rx_ctx x;
-  if (from == 1) return store__write(s, upgrade1_fn, &x);
-  if (from == 2) return store__write(s, upgrade2_fn, &x);
-  return STOA_EVERSION;
+  if (from < 1 || from >= STORE_FORMAT) return STOA_EVERSION;
+  return store__write(s, upgrade_fn, &x);
 }
 
 int store_reindex(store *s, store_counts *c) {

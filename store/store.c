@@ -661,8 +661,8 @@ int store_pending_scan(store_rd *rd, store_seq_cb cb, void *ctx) {
   int rc, e = 0;
   if ((rc = mdb_cursor_open(rd->txn, rd->s->dbi[DB_PEND], &cur))) return store__err(rc);
   for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-    if (d.mv_size < 12) continue;
-    if ((e = cb(ctx, 0, (const uint8_t *)d.mv_data + 12, d.mv_size - 12))) break;
+    if (d.mv_size < PEND_HDR) continue;
+    if ((e = cb(ctx, 0, (const uint8_t *)d.mv_data + PEND_HDR, d.mv_size - PEND_HDR))) break;
   }
   mdb_cursor_close(cur);
   return e;

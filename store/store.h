@@ -26,6 +26,7 @@ typedef struct store_rd store_rd;
 typedef struct store_opts {
   size_t map_size;        /* initial map size; 0 = 64 MiB.  Grows when full. */
   size_t pending_max;     /* records held in the pending area; 0 = 10,000 */
+  size_t pending_per_source; /* of them from one source (store_item.src); 0 = a quarter */
   bool read_only;
 } store_opts;
 
@@ -35,7 +36,7 @@ typedef struct store_opts {
  * store has a federation.  A store in the current format is opened with a
  * read transaction only: opening never waits for, nor holds up, a writer.
  * A new store gets its format in a write transaction; one of an older
- * format is converted in one (formats 1 and 2 to 3 rebuild the indexes,
+ * format is converted in one (from formats 1 and 2 the indexes are rebuilt,
  * like store_reindex); with read_only set, neither happens and the open
  * fails.  Errors: -errno, STOA_ESTORE, STOA_ECORRUPT, STOA_EVERSION (a newer
  * format, or an older one with read_only), STOA_ENOTFOUND (read_only, no
@@ -65,6 +66,11 @@ typedef struct store_item {
   size_t len;
   rec r;                  /* decoded by the caller (rec_decode) */
   bool sig_ok;            /* caller checked rec_verify == 0 */
+  /* Where it came from: a peer's node key (STORE_SRC_LEN bytes), or NULL
+   * for this node's own user (CLI, bundles).  A source's records take at
+   * most pending_per_source places in the pending area, so that one peer
+   * cannot crowd out the others' records waiting for trust. */
+  const uint8_t *src;
   /* Set by store_item_prepare (zero: store_ingest does that work itself). */
   bool prepared;
   int prep_err;           /* the body's schema check: 0 or an error */
@@ -78,6 +84,7 @@ typedef struct store_item {
 /* Bytes of search tokens a document keeps: a buffer of this size always
  * suffices for store_item_prepare. */
 #define STORE_TOKS_MAX 4096
+#define STORE_SRC_LEN 32
 
 /*
  * Does the part of store_ingest's work that needs no store, so that it can

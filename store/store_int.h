@@ -28,8 +28,12 @@
  * endorsement or revocation re-judges stored records only when some could be
  * concerned; "mxok" says those rows cover every held record.
  */
-#define STORE_FORMAT 3
+#define STORE_FORMAT 4
 #define SEG_TARGET 1024        /* postings per full-text segment */
+/* A DB_PEND value: why (4, negated STOA code) || received (8, ms) ||
+ * source (STORE_SRC_LEN; zeros: this node's user) || envelope.  DB_META
+ * holds, under "ps" || source, how many rows a peer source has. */
+#define PEND_HDR (12 + STORE_SRC_LEN)
 #define DOC_TOKENS_MAX STORE_TOKS_MAX /* bytes of folded tokens kept per document */
 
 enum {

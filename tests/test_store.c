@@ -755,6 +755,118 @@ static void test_pending_bound(void **state) {
   assert_int_equal(stats(s).records, 0);
 }
 
+/* Ingests records from one source (NULL: this node's user); statuses and
+ * errors into st[] and er[]. */
+static void ingest_from(store *s, const fed *fd, const uint8_t *src, rb *rs, size_t n, int *st, int *er) {
+  static store_item items[16];
+  assert_true(n <= 16);
+  for (size_t i = 0; i < n; i++) {
+    item_set(&items[i], &rs[i], fd);
+    items[i].src = src;
+  }
+  assert_int_equal(store_ingest(s, items, n, NOW, NULL), 0);
+  for (size_t i = 0; i < n; i++) {
+    st[i] = items[i].status;
+    er[i] = items[i].err;
+  }
+}
+
+/* A peer's records take at most its share of the pending area (a quarter
+ * by default): one peer cannot crowd out the records of the others, nor
+ * what this node's user imports.  Released records give their places back.
+ * A pending row of format 3 (no source) is converted when the store opens. */
+static void test_pending_share(void **state) {
+  fx *f = *state;
+  key a, ed;
+  fed fd;
+  key_make(&ed, 2);
+  solo_fed(&a, &fd);
+  store_opts o = { .pending_max = 8 }; /* a share of 2 */
+  store *s = fx_store(f, &fd, &o);
+  uint8_t x[STORE_SRC_LEN], y[STORE_SRC_LEN];
+  memset(x, 0x11, sizeof x);
+  memset(y, 0x22, sizeof y);
+  rb r[12];
+  int st[12], er[12];
+  for (int i = 0; i < 12; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "Waiting %d", i);
+    mk_org_new(&r[i], &fd, &a, &ed, NOW - 1000 + (uint64_t)i, name); /* ed: not endorsed yet */
+  }
+
+  ingest_from(s, &fd, x, &r[0], 4, st, er); /* x floods */
+  for (int i = 0; i < 2; i++) assert_int_equal(st[i], ST_PENDING);
+  for (int i = 2; i < 4; i++) {
+    assert_int_equal(st[i], ST_REJECTED);
+    assert_int_equal(er[i], STOA_EPENDING);
+  }
+  ingest_from(s, &fd, y, &r[4], 2, st, er); /* y still has its share */
+  for (int i = 0; i < 2; i++) assert_int_equal(st[i], ST_PENDING);
+  ingest_from(s, &fd, NULL, &r[6], 5, st, er); /* our user: up to the whole bound */
+  for (int i = 0; i < 4; i++) assert_int_equal(st[i], ST_PENDING);
+  assert_int_equal(st[4], ST_REJECTED);
+  assert_int_equal(er[4], STOA_EPENDING);
+  assert_int_equal(stats(s).pending, 8);
+  assert_int_equal(stats(s).dropped, 3);
+
+  /* The endorsement releases them all; x has its share again. */
+  rb end;
+  int err;
+  mk_trust(&end, &fd, REC_ENDORSE, &a, ed.pk, "editor", NOW - 5000);
+  assert_int_equal(ingest1(s, &fd, &end, NOW, NULL, &err), ST_NEW);
+  assert_int_equal(stats(s).pending, 0);
+  assert_int_equal(stats(s).records, 1 + 8);
+  key ed2;
+  key_make(&ed2, 3);
+  rb w[3];
+  for (int i = 0; i < 3; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "Later %d", i);
+    mk_org_new(&w[i], &fd, &a, &ed2, NOW - 900 + (uint64_t)i, name);
+  }
+  ingest_from(s, &fd, x, w, 3, st, er);
+  assert_int_equal(st[0], ST_PENDING);
+  assert_int_equal(st[1], ST_PENDING);
+  assert_int_equal(st[2], ST_REJECTED);
+
+  /* A store of format 3: its pending rows had no source.  Rewrite one row
+   * in that layout, and the rest go; the upgrade at open converts it, and
+   * it is released like any other. */
+  store_close(s);
+  f->s[f->n - 1] = NULL;
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi meta, pend;
+  MDB_val k = { HASH_LEN, w[0].hash }, d;
+  uint8_t fmt[8] = { 0, 0, 0, 0, 0, 0, 0, 3 }, old[12 + REC_MAX];
+  MDB_val fk = { 6, "format" }, fv = { 8, fmt };
+  assert_int_equal(mdb_env_create(&env), 0);
+  assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+  assert_int_equal(mdb_env_open(env, f->dir[f->n - 1], MDB_NOTLS, 0600), 0);
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+  assert_int_equal(mdb_dbi_open(txn, "pend", 0, &pend), 0);
+  assert_int_equal(mdb_get(txn, pend, &k, &d), 0);
+  assert_int_equal(d.mv_size, 12 + STORE_SRC_LEN + w[0].len);
+  memcpy(old, d.mv_data, 12);
+  memcpy(old + 12, w[0].b, w[0].len);
+  MDB_val ov = { 12 + w[0].len, old };
+  assert_int_equal(mdb_drop(txn, pend, 0), 0);
+  assert_int_equal(mdb_put(txn, pend, &k, &ov, 0), 0);
+  assert_int_equal(mdb_put(txn, meta, &fk, &fv, 0), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+  assert_int_equal(store_open(&s, f->dir[f->n - 1], &o), 0);
+  f->s[f->n - 1] = s;
+  assert_int_equal(stats(s).pending, 1);
+  rb end2;
+  mk_trust(&end2, &fd, REC_ENDORSE, &a, ed2.pk, "editor", NOW - 5000);
+  assert_int_equal(ingest1(s, &fd, &end2, NOW, NULL, &err), ST_NEW);
+  assert_int_equal(stats(s).pending, 0);
+  assert_true(has(s, w[0].hash));
+  assert_int_equal(verify(s), 0);
+}
+
 /* ---- membership ---------------------------------------------------------------- */
 
 static bool member(store *s, const uint8_t net[KEY_LEN], uint64_t at) {
@@ -2199,6 +2311,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_pending_same_batch, setup, teardown),
     cmocka_unit_test_setup_teardown(test_pending_future, setup, teardown),
     cmocka_unit_test_setup_teardown(test_pending_bound, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_pending_share, setup, teardown),
     cmocka_unit_test_setup_teardown(test_member_quorum1, setup, teardown),
     cmocka_unit_test_setup_teardown(test_member_quorum2_and_revoke, setup, teardown),
     cmocka_unit_test_setup_teardown(test_trust_order_independence, setup, teardown),
