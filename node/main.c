@@ -166,9 +166,12 @@ static void reload(node *n) {
   for (int j = 0; j < c.npeers; j++) node_peer_add(n, c.peers[j], false);
   n->cfg.sync_interval_s = c.sync_interval_s;
   n->cfg.max_conns = c.max_conns;
-  /* Hub mode, announce and max_outgoing apply now; address_book at the
-   * next start (the book is allocated once). */
+  /* Hub mode, announce, max_outgoing and address_book apply now. */
   n->cfg.hub = c.hub;
+  if (c.book_size != n->cfg.book_size) {
+    n->cfg.book_size = c.book_size;
+    peers_resize(n, c.book_size);
+  }
   memcpy(n->cfg.announce, c.announce, sizeof c.announce);
   n->cfg.nannounce = c.nannounce;
   n->cfg.max_outgoing = c.max_outgoing;

@@ -365,6 +365,11 @@ void peers_tick(node *n);
 void peers_slot_failed(node *n, int i, const char *why);
 /* Saves the book to HOME/peers.book and frees it. */
 void peers_close(node *n);
+/* A new address_book size (SIGHUP).  A smaller book drops the addresses
+ * worth least (not dialed, never synced, failing; the oldest record
+ * first); a larger one takes addresses as peer records come (every node
+ * signs its record again weekly), or from the store at the next start. */
+void peers_resize(node *n, unsigned size);
 /* The book for `stoa peers --book`: packs into sb one msgpack map per
  * address, the most useful first, while sb stays under `room` bytes;
  * *listed gets their number, *total the book's size. */

@@ -445,8 +445,13 @@ static bool addr_in_slot(const node *n, const char *addr) {
 
 /* ---- listing (`stoa peers --book`) ------------------------------------------------------ */
 
-/* Connected (or being dialed) first, then addresses that synced, then
- * those not failing; by address within each. */
+/* What an address is worth to us now: dialed (a slot holds it), then
+ * synced before, then not failing. */
+static int book_rank(const node *n, const book_ent *e) {
+  return (addr_in_slot(n, e->addr) ? 4 : 0) + keep_score(e);
+}
+
+/* The book listed: by rank, then by address. */
 typedef struct list_ent { int rank; const book_ent *e; } list_ent;
 
 static int list_cmp(const void *a, const void *b) {
@@ -464,7 +469,7 @@ void peers_book_pack(const node *n, msgpack_sbuffer *sb, size_t room, uint32_t *
   if (!v) return;
   for (size_t i = 0; i < b->n; i++) {
     const book_ent *e = &b->e[i];
-    v[i] = (list_ent){ (addr_in_slot(n, e->addr) ? 4 : 0) + (e->syncs ? 2 : 0) + (e->fails == 0), e };
+    v[i] = (list_ent){ book_rank(n, e), e };
   }
   qsort(v, b->n, sizeof *v, list_cmp);
   msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
@@ -492,6 +497,39 @@ void peers_book_pack(const node *n, msgpack_sbuffer *sb, size_t room, uint32_t *
   }
   *total = (uint32_t)b->n;
   free(v);
+}
+
+/* Least worth first: by rank, then the oldest record. */
+static int drop_cmp(const void *a, const void *b) {
+  const list_ent *x = a, *y = b;
+  if (x->rank != y->rank) return x->rank - y->rank;
+  return x->e->ts < y->e->ts ? -1 : x->e->ts > y->e->ts;
+}
+
+void peers_resize(node *n, unsigned size) {
+  struct peers_book *b = n->book;
+  if (!b || !size || size == b->cap) return;
+  if (b->n > size) {
+    list_ent *v = malloc(b->n * sizeof *v);
+    bool *drop = calloc(b->n, sizeof *drop);
+    if (!v || !drop) { free(v); free(drop); return; }
+    for (size_t i = 0; i < b->n; i++) v[i] = (list_ent){ book_rank(n, &b->e[i]), &b->e[i] };
+    qsort(v, b->n, sizeof *v, drop_cmp);
+    for (size_t i = 0; i < b->n - size; i++) drop[v[i].e - b->e] = true;
+    size_t k = 0;
+    for (size_t i = 0; i < b->n; i++)
+      if (!drop[i]) b->e[k++] = b->e[i];
+    log_info("address book: %zu address(es) dropped to fit address_book = %u", b->n - k, size);
+    b->n = k;
+    b->dirty = true;
+    free(v);
+    free(drop);
+  }
+  book_ent *ne = realloc(b->e, size * sizeof *ne);
+  if (!ne) return; /* a smaller book stays in its larger array; a larger one waits */
+  if (size > b->cap) memset(ne + b->cap, 0, (size - b->cap) * sizeof *ne);
+  b->e = ne;
+  b->cap = size;
 }
 
 /* A random address among those worth dialing now, weighted: one that

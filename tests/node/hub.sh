@@ -286,6 +286,21 @@ print("    records received %d, of which already held %d (%.0f%%)" % (S["rec"], 
 PY
 python3 "$T/bytes.py" "$T/final.bdl" "$T/status.json" "$T/nodes.txt" || fail "the byte report failed"
 
+step "SIGHUP with a smaller address_book: n2 keeps the addresses it dials"
+ok --home "$T/n2" --json peers --book
+DIALED=$(json '" ".join(sorted(e["addr"] for e in d["book"] if e["dialed"]))')
+expect_eq "n2's book before" "$(json 'd["total"]')" "$N"
+printf '\n[node]\naddress_book = 16\n' >>"$T/n2/stoa.ini"
+kill -HUP "${PID[n2]}"
+book_total() { [ "$(sn n2 --json peers --book | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')" = "$1" ]; }
+wait_until "n2's book to hold 16 addresses" book_total 16
+ok --home "$T/n2" --json peers --book
+for a in $DIALED; do
+  expect_eq "$a, dialed, still in n2's book" "$(json "any(e['addr'] == '$a' for e in d['book'])")" true
+done
+grep -q "address book: 4 address(es) dropped to fit address_book = 16" "$T/n2.log" || fail "n2 did not log the drop"
+echo "    n2 kept the $(wc -w <<<"$DIALED") addresses it dials among 16"
+
 step "a changed announce spreads as a new version of the node's peer record"
 cat >>"$T/n1/stoa.ini" <<INI
 
