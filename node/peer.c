@@ -260,9 +260,12 @@ static void enqueue_records(conn *c, const uint8_t *hashes, size_t n) {
     k++;
   }
   store_rd_end(rd);
+  /* (Never qsort an empty part: the queue may be NULL, freed when it
+   * drained, and a peer may ask only for what we do not hold.) */
   size_t from = c->sendq_n - k;
-  qsort(c->sendq + from, c->sendq_n - from, sizeof *c->sendq, prio_cmp);
-  if (c->sendq_pushed || (from > c->sendq_pos && from < c->sendq_n && c->sendq[from - 1].prio < c->sendq[from].prio))
+  if (k > 1) qsort(c->sendq + from, k, sizeof *c->sendq, prio_cmp);
+  if (c->sendq_n - c->sendq_pos > 1 &&
+      (c->sendq_pushed || (from > c->sendq_pos && from < c->sendq_n && c->sendq[from - 1].prio < c->sendq[from].prio)))
     qsort(c->sendq + c->sendq_pos, c->sendq_n - c->sendq_pos, sizeof *c->sendq, prio_cmp);
   c->sendq_pushed = false;
   peer_pump(c);
