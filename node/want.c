@@ -130,6 +130,12 @@ void want_announced(conn *c, const uint8_t *hashes, size_t n) {
   static uint8_t keep[WIRE_WANT_MAX * HASH_LEN];
   const conn *busy[64];
   size_t nb = 0, k = 0;
+  /* As on the sender's side, announcing is best effort: past
+   * NODE_ANNOUNCE_MAX hashes not yet asked for, the next sync finds what
+   * we lack.  (A peer announcing what nobody holds fills no more.) */
+  size_t unasked = c->pw ? c->pw->n - c->pw->pos : 0;
+  if (unasked >= NODE_ANNOUNCE_MAX) return;
+  if (n > NODE_ANNOUNCE_MAX - unasked) n = NODE_ANNOUNCE_MAX - unasked;
   for (const conn *x = c->node->conns; x && nb < 64; x = x->next)
     if (x != c && (x->rx_queued || want_busy(x))) busy[nb++] = x;
   if (n > WIRE_WANT_MAX) n = WIRE_WANT_MAX;

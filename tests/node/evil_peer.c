@@ -62,6 +62,9 @@
  *              reading after B bytes"; exit 3 when it read them all)
  *   pongs BYTES  unasked PONGs as fast as the victim reads them, then a
  *              PING; prints when its answer came: "pongs bytes B ms T"
+ *   announce N [HOLD_S]  N random hashes in ANNOUNCE (records nobody
+ *              holds), then HOLD_S seconds (5) reading and dropping the
+ *              victim's WANTs: "announced N"
  * And one that does not dial once but many times:
  *   halfopen N PER_IP HOLD_S OCTET  N connections from 127.OCTET.x.y,
  *              PER_IP from each address, that never finish the handshake
@@ -747,6 +750,32 @@ static int pongs(long budget) {
   return 0;
 }
 
+/* N random hashes in ANNOUNCE messages (records nobody holds), then
+ * hold_s seconds reading and dropping what the victim sends (its WANTs),
+ * so that the test can look at what the victim keeps for this peer. */
+static int announce_flood(long n, long hold_s) {
+  static uint8_t hashes[WIRE_WANT_MAX * HASH_LEN], msg[WIRE_MSG_MAX];
+  long sent = 0;
+  size_t ml;
+  if (n < 1 || n > 10000000 || hold_s < 1 || hold_s > 600) die("announce arguments", STOA_EINVAL);
+  while (sent < n) {
+    uint32_t k = n - sent < WIRE_WANT_MAX ? (uint32_t)(n - sent) : WIRE_WANT_MAX;
+    size_t len;
+    randombytes_buf(hashes, (size_t)k * HASH_LEN);
+    if (wire_encode_hashes(W_ANNOUNCE, hashes, k, msg, sizeof msg, &len)) die("ANNOUNCE", STOA_EINVAL);
+    if (send_msg(msg, len)) { fprintf(stderr, "evil_peer: announce: the victim closed\n"); return 3; }
+    sent += k;
+  }
+  printf("announced %ld\n", sent);
+  uint64_t end = now_ms() + (uint64_t)hold_s * 1000;
+  while (now_ms() < end) {
+    int r = recv_msg(&ml, end);
+    if (r == 0) { fprintf(stderr, "evil_peer: announce: the victim closed\n"); return 3; }
+    if (r < 0) break; /* the time is up */
+  }
+  return 0;
+}
+
 /* ---- half-open connections ------------------------------------------------------------------ */
 
 static int halfopen(const char *addr, long n, long per_ip, long hold_s, long octet) {
@@ -858,7 +887,8 @@ int main(int argc, char **argv) {
     if (argc < 5) { fprintf(stderr, "evil_peer: %s needs OTHER_HOME\n", mode); return 2; }
     home_load(&other, argv[4]);
   }
-  if ((!strcmp(mode, "replay") || !strcmp(mode, "flood") || !strcmp(mode, "pingflood") || !strcmp(mode, "pongs")) &&
+  if ((!strcmp(mode, "replay") || !strcmp(mode, "flood") || !strcmp(mode, "pingflood") || !strcmp(mode, "pongs") ||
+       !strcmp(mode, "announce")) &&
       argc < 5) {
     fprintf(stderr, "evil_peer: %s needs an argument\n", mode);
     return 2;
@@ -936,6 +966,7 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "flood")) return flood(&h, atol(argv[4]));
   if (!strcmp(mode, "pingflood")) return pingflood(atol(argv[4]));
   if (!strcmp(mode, "pongs")) return pongs(atol(argv[4]));
+  if (!strcmp(mode, "announce")) return announce_flood(atol(argv[4]), argc > 5 ? atol(argv[5]) : 5);
   if (!strcmp(mode, "garbage-ready")) {
     randombytes_buf(m, 100);
     if (send_frame(m, 100)) die("send", -errno);

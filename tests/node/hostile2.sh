@@ -29,6 +29,8 @@
 #       closes the rest; H connects all the same.
 #   (f) 4 MB of cheap messages (unasked PONGs), V restarted with a low
 #       peer_rx_rate: it reads them no faster than the rate allows.
+#   (g) 100,000 announced hashes of records nobody holds: V reads them all
+#       and keeps at most 65,536 of them to ask for.
 # Throughout: V's memory (VmHWM) stays under max_memory, its open file
 # descriptors come back to where they were, `stoa verify` is clean, and V
 # syncs with H at the end.  Timings and memory are printed as figures.
@@ -282,6 +284,22 @@ echo "    V read $B bytes of PONGs in $MS ms: $((B / (MS + 1))) kB/s (peer_rx_ra
 # the limiter guarantees, whatever the machine's speed (without it, V
 # reads these in a fraction of a second).
 [ "$MS" -ge $(((B / 1000000 - 2) * 1000)) ] || fail "V read $B bytes in $MS ms: more than peer_rx_rate allows"
+
+step "(g) 100,000 announced hashes of records nobody holds"
+mark V
+ok --home "$T/H" peer remove "$(addr V)"
+wait_until "H to leave V" test "$(nready V)" -eq 0
+"$EVIL_PEER" "$T/H" "$(addr V)" announce 100000 10 >"$T/ann.out" 2>"$T/ann.err" &
+ANN=$!
+ann_read() { [ "$(status_of V "sum(p['rx_announced'] for p in d['peers'])")" -ge 100000 ]; }
+wait_until "V to read the 100,000 hashes" ann_read
+COME=$(status_of V "sum(p['to_come'] for p in d['peers'])")
+echo "    V reads them all and keeps $COME to ask for (at most 65,536 waiting, and the 16,384 asked)"
+[ "$COME" -le $((65536 + 16384)) ] || fail "V keeps $COME announced hashes to ask for"
+wait "$ANN" || { cat "$T/ann.err" >&2; fail "evil_peer announce: the victim closed the connection"; }
+ok --home "$T/H" peer add "$(addr V)"
+wait_until "H to reach V again" connected H "$(addr V)"
+
 h_reaches_v "Honestfinal"
 wait_converged V H
 ok --home "$T/V" verify
