@@ -152,6 +152,9 @@ static void print_peers(json_t *peers) {
       if (eta) printf(", about %lld min %02lld s left", (long long)(eta / 60), (long long)(eta % 60));
       printf("\n");
     }
+    json_int_t ta = json_integer_value(json_object_get(p, "tx_announced"));
+    json_int_t ra = json_integer_value(json_object_get(p, "rx_announced"));
+    if (ta || ra) printf("    relayed records announced by hash: %lld to it, %lld by it\n", (long long)ta, (long long)ra);
     if (zr && zo) printf("    records compressed %.2f:1\n", (double)zr / (double)zo);
     if (zp) printf("    %lld bytes of records sent plain: the peer was the bottleneck, not the link\n", (long long)zp);
     printf("    last sync: %s%s%s\n", t, json_is_true(eq) ? " (sets were equal)" : json_is_false(eq) ? " (sets differed)" : "",

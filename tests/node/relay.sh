@@ -48,6 +48,8 @@ ab=$(status_of B "sum(p['tx_announced'] for p in d['peers'])")
 ac=$(status_of C "sum(p['tx_announced'] for p in d['peers'])")
 echo "    received whole: B $rb, C $rc of $N; announced: by B $ab, by C $ac; already held: B $(dups B), C $(dups C)"
 [ $((ab + ac)) -ge "$N" ] || fail "B and C announced $((ab + ac)) hashes of the $N records they relay"
+ok --home "$T/B" status
+grep -q "relayed records announced by hash: [1-9][0-9]* to it" "$OUT" || fail "stoa status on B does not show what it announced"
 # Each relays all N to the other: pushed whole, most would arrive twice.
 [ "$rb" -le $((N + N / 10)) ] || fail "B received $rb records whole for $N new ones"
 [ "$rc" -le $((N + N / 10)) ] || fail "C received $rc records whole for $N new ones"
