@@ -559,6 +559,63 @@ static int pend_del(store *s, MDB_txn *txn, MDB_cursor *cur, const uint8_t *v, s
   return has ? pend_src_add(s, txn, src, -1) : 0;
 }
 
+typedef struct src_count { uint8_t src[STORE_SRC_LEN]; uint64_t n; bool seen; } src_count;
+
+int ingest__pend_recount(store *s, MDB_txn *txn, bool fix, size_t *wrong) {
+  static const uint8_t prefix[2] = { 'p', 's' };
+  src_count *v = NULL;
+  size_t nv = 0, cap = 0;
+  MDB_cursor *cur;
+  MDB_val k, d;
+  int rc, e = 0;
+  *wrong = 0;
+  /* What the rows say (sources are a node's peers: few, a linear look). */
+  if ((rc = mdb_cursor_open(txn, s->dbi[DB_PEND], &cur))) return store__err(rc);
+  for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+    const uint8_t *src = (const uint8_t *)d.mv_data + 12;
+    size_t i = 0;
+    if (d.mv_size < PEND_HDR || pend_is_local(src)) continue;
+    while (i < nv && memcmp(v[i].src, src, STORE_SRC_LEN)) i++;
+    if (i == nv) {
+      if (nv == cap) {
+        src_count *nw = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof *v);
+        if (!nw) { e = STOA_ENOMEM; break; }
+        v = nw;
+      }
+      memset(&v[nv], 0, sizeof v[nv]);
+      memcpy(v[nv++].src, src, STORE_SRC_LEN);
+    }
+    v[i].n++;
+  }
+  mdb_cursor_close(cur);
+  if (e || (rc && rc != MDB_NOTFOUND)) { free(v); return e ? e : store__err(rc); }
+  /* Against the counters; with fix, the counters go and come back. */
+  if ((rc = mdb_cursor_open(txn, s->dbi[DB_META], &cur))) { free(v); return store__err(rc); }
+  k = (MDB_val){ sizeof prefix, (void *)prefix };
+  for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+    if (k.mv_size < 2 || memcmp(k.mv_data, prefix, 2)) break;
+    size_t i = 0;
+    if (k.mv_size == 2 + STORE_SRC_LEN)
+      while (i < nv && memcmp(v[i].src, (const uint8_t *)k.mv_data + 2, STORE_SRC_LEN)) i++;
+    if (k.mv_size != 2 + STORE_SRC_LEN || i == nv || d.mv_size != 8 || get_be64(d.mv_data) != v[i].n) (*wrong)++;
+    if (k.mv_size == 2 + STORE_SRC_LEN && i < nv) v[i].seen = true;
+    if (fix && (rc = mdb_cursor_del(cur, 0))) break;
+  }
+  mdb_cursor_close(cur);
+  if (rc && rc != MDB_NOTFOUND) e = store__err(rc);
+  for (size_t i = 0; i < nv && !e; i++) {
+    if (!v[i].seen) (*wrong)++;
+    if (!fix) continue;
+    uint8_t kb[2 + STORE_SRC_LEN] = { 'p', 's' }, vb[8];
+    memcpy(kb + 2, v[i].src, STORE_SRC_LEN);
+    put_be64(vb, v[i].n);
+    MDB_val pk = { sizeof kb, kb }, pv = { 8, vb };
+    e = store__err(mdb_put(txn, s->dbi[DB_META], &pk, &pv, 0));
+  }
+  free(v);
+  return e;
+}
+
 static int pend_put(store *s, MDB_txn *txn, const rec *r, const uint8_t *buf, size_t len,
                     int why, uint64_t now, const uint8_t *src, store_counts *c, bool *dropped) {
   MDB_stat st;

@@ -91,6 +91,8 @@ static int reindex_body(store *s, MDB_txn *txn, rx_ctx *x) {
   if ((e = each_record(s, txn, rx_trust, NULL, x))) return e;
   if ((e = each_record(s, txn, rx_index, NULL, x))) return e;
   ingest__mx_covered(s); /* every record was noted */
+  size_t wrong;
+  if ((e = ingest__pend_recount(s, txn, true, &wrong))) return e;
   return ingest__mx_flush(s, txn);
 }
 
@@ -527,6 +529,9 @@ int store_verify(store *s, const store_problem_cb *cb) {
   if (!mdb_stat(txn, s->dbi[DB_REC], &a) && !mdb_stat(txn, s->dbi[DB_SEQ], &b) && a.ms_entries != b.ms_entries)
     report(&v, "records and insertion sequence differ in number", NULL);
   if ((e = each_record(s, txn, vf_record, vf_bad, &v))) goto out;
+  size_t wrong;
+  if ((e = ingest__pend_recount(s, txn, false, &wrong))) goto out;
+  if (wrong) report(&v, "pending records' counts per peer disagree with the pending area (reindex rewrites them)", NULL);
   e = vf_entries(s, txn, &v);
 out:
   mdb_txn_abort(txn);

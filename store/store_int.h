@@ -249,6 +249,11 @@ void ingest__jc_free(store *s);
 int ingest__mx_note(store *s, const uint8_t owner[KEY_LEN], const uint8_t signer[KEY_LEN],
                     uint64_t ts);
 int ingest__mx_flush(store *s, MDB_txn *txn);
+/* The pending rows' counters per peer source ("ps" rows of DB_META)
+ * against the rows themselves: *wrong gets how many sources disagree;
+ * with fix (a write transaction), the counters are rewritten from the
+ * rows.  0 or an error. */
+int ingest__pend_recount(store *s, MDB_txn *txn, bool fix, size_t *wrong);
 /* The transaction noted every held record (a full pass): "mxok" may be set. */
 void ingest__mx_covered(store *s);
 

@@ -851,8 +851,12 @@ static void test_pending_share(void **state) {
   memcpy(old, d.mv_data, 12);
   memcpy(old + 12, w[0].b, w[0].len);
   MDB_val ov = { 12 + w[0].len, old };
+  uint8_t pskey[2 + STORE_SRC_LEN] = { 'p', 's' };
+  memcpy(pskey + 2, x, STORE_SRC_LEN);
+  MDB_val pk = { sizeof pskey, pskey };
   assert_int_equal(mdb_drop(txn, pend, 0), 0);
   assert_int_equal(mdb_put(txn, pend, &k, &ov, 0), 0);
+  assert_int_equal(mdb_del(txn, meta, &pk, NULL), 0); /* format 3 had no counters */
   assert_int_equal(mdb_put(txn, meta, &fk, &fv, 0), 0);
   assert_int_equal(mdb_txn_commit(txn), 0);
   mdb_env_close(env);
@@ -865,6 +869,43 @@ static void test_pending_share(void **state) {
   assert_int_equal(stats(s).pending, 0);
   assert_true(has(s, w[0].hash));
   assert_int_equal(verify(s), 0);
+
+  /* A counter that disagrees with the rows: verify says so, and reindex
+   * counts the rows again (x has one pending record: one more place). */
+  key ed3;
+  key_make(&ed3, 4);
+  rb u[3];
+  for (int i = 0; i < 3; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "Recount %d", i);
+    mk_org_new(&u[i], &fd, &a, &ed3, NOW - 800 + (uint64_t)i, name);
+  }
+  ingest_from(s, &fd, x, u, 1, st, er);
+  assert_int_equal(st[0], ST_PENDING);
+  assert_int_equal(verify(s), 0);
+  store_close(s);
+  f->s[f->n - 1] = NULL;
+  uint8_t many[8] = { 0, 0, 0, 0, 0, 0, 0, 99 };
+  MDB_val pv = { 8, many };
+  assert_int_equal(mdb_env_create(&env), 0);
+  assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+  assert_int_equal(mdb_env_open(env, f->dir[f->n - 1], MDB_NOTLS, 0600), 0);
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+  assert_int_equal(mdb_put(txn, meta, &pk, &pv, 0), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+  assert_int_equal(store_open(&s, f->dir[f->n - 1], &o), 0);
+  f->s[f->n - 1] = s;
+  ingest_from(s, &fd, x, &u[1], 1, st, er);
+  assert_int_equal(st[0], ST_REJECTED); /* the counter says x's share is used */
+  assert_int_equal(verify(s), 1);
+  store_counts rc;
+  assert_int_equal(store_reindex(s, &rc), 0);
+  assert_int_equal(verify(s), 0);
+  ingest_from(s, &fd, x, &u[1], 2, st, er);
+  assert_int_equal(st[0], ST_PENDING);
+  assert_int_equal(st[1], ST_REJECTED);
 }
 
 /* ---- membership ---------------------------------------------------------------- */
