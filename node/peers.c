@@ -526,7 +526,10 @@ void peers_resize(node *n, unsigned size) {
     free(drop);
   }
   book_ent *ne = realloc(b->e, size * sizeof *ne);
-  if (!ne) return; /* a smaller book stays in its larger array; a larger one waits */
+  if (!ne) { /* a smaller book stays in its larger array; a larger one waits */
+    if (size < b->cap) b->cap = size;
+    return;
+  }
   if (size > b->cap) memset(ne + b->cap, 0, (size - b->cap) * sizeof *ne);
   b->e = ne;
   b->cap = size;

@@ -327,15 +327,19 @@ static int upgrade3_pending(store *s, MDB_txn *txn) {
   MDB_cursor *cur;
   MDB_val k, d;
   MDB_stat st;
-  uint8_t *keys = NULL, *val = malloc(PEND_HDR + REC_MAX);
+  uint8_t *keys, *val;
   size_t n = 0;
   int rc, e = 0;
-  if (!val || (rc = mdb_stat(txn, s->dbi[DB_PEND], &st))) { free(val); return val ? store__err(rc) : STOA_ENOMEM; }
-  if (!st.ms_entries) { free(val); return 0; }
-  if (!(keys = malloc(st.ms_entries * HASH_LEN)) || (rc = mdb_cursor_open(txn, s->dbi[DB_PEND], &cur))) {
+  if ((rc = mdb_stat(txn, s->dbi[DB_PEND], &st))) return store__err(rc);
+  if (!st.ms_entries) return 0;
+  keys = malloc(st.ms_entries * HASH_LEN);
+  val = malloc(PEND_HDR + REC_MAX);
+  if (!keys || !val) e = STOA_ENOMEM;
+  else if ((rc = mdb_cursor_open(txn, s->dbi[DB_PEND], &cur))) e = store__err(rc);
+  if (e) {
     free(keys);
     free(val);
-    return keys ? store__err(rc) : STOA_ENOMEM;
+    return e;
   }
   for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0 && n < st.ms_entries;
        rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT))
