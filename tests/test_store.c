@@ -771,6 +771,34 @@ static void ingest_from(store *s, const fed *fd, const uint8_t *src, rb *rs, siz
   }
 }
 
+/* n organisations of owner a signed by `signer`, named PREFIX 0, 1, ...,
+ * timed from t on. */
+static void mk_orgs(rb *out, int n, const fed *fd, const key *a, const key *signer, uint64_t t,
+                    const char *prefix) {
+  for (int i = 0; i < n; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "%s %d", prefix, i);
+    mk_org_new(&out[i], fd, a, signer, t + (uint64_t)i, name);
+  }
+}
+
+/* The store in dir, opened with LMDB alone: to write what only an older
+ * format or a damaged store holds.  raw_end commits and closes. */
+static MDB_txn *raw_begin(const char *dir, MDB_env **env, MDB_dbi *meta) {
+  MDB_txn *txn;
+  assert_int_equal(mdb_env_create(env), 0);
+  assert_int_equal(mdb_env_set_maxdbs(*env, 32), 0);
+  assert_int_equal(mdb_env_open(*env, dir, MDB_NOTLS, 0600), 0);
+  assert_int_equal(mdb_txn_begin(*env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "meta", 0, meta), 0);
+  return txn;
+}
+
+static void raw_end(MDB_env *env, MDB_txn *txn) {
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+}
+
 /* A peer's records take at most its share of the pending area (a quarter
  * by default): one peer cannot crowd out the records of the others, nor
  * what this node's user imports.  Released records give their places back.
@@ -788,11 +816,7 @@ static void test_pending_share(void **state) {
   memset(y, 0x22, sizeof y);
   rb r[12];
   int st[12], er[12];
-  for (int i = 0; i < 12; i++) {
-    char name[32];
-    snprintf(name, sizeof name, "Waiting %d", i);
-    mk_org_new(&r[i], &fd, &a, &ed, NOW - 1000 + (uint64_t)i, name); /* ed: not endorsed yet */
-  }
+  mk_orgs(r, 12, &fd, &a, &ed, NOW - 1000, "Waiting"); /* ed: not endorsed yet */
 
   ingest_from(s, &fd, x, &r[0], 4, st, er); /* x floods */
   for (int i = 0; i < 2; i++) assert_int_equal(st[i], ST_PENDING);
@@ -819,11 +843,7 @@ static void test_pending_share(void **state) {
   key ed2;
   key_make(&ed2, 3);
   rb w[3];
-  for (int i = 0; i < 3; i++) {
-    char name[32];
-    snprintf(name, sizeof name, "Later %d", i);
-    mk_org_new(&w[i], &fd, &a, &ed2, NOW - 900 + (uint64_t)i, name);
-  }
+  mk_orgs(w, 3, &fd, &a, &ed2, NOW - 900, "Later");
   ingest_from(s, &fd, x, w, 3, st, er);
   assert_int_equal(st[0], ST_PENDING);
   assert_int_equal(st[1], ST_PENDING);
@@ -840,11 +860,7 @@ static void test_pending_share(void **state) {
   MDB_val k = { HASH_LEN, w[0].hash }, d;
   uint8_t fmt[8] = { 0, 0, 0, 0, 0, 0, 0, 3 }, old[12 + REC_MAX];
   MDB_val fk = { 6, "format" }, fv = { 8, fmt };
-  assert_int_equal(mdb_env_create(&env), 0);
-  assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
-  assert_int_equal(mdb_env_open(env, f->dir[f->n - 1], MDB_NOTLS, 0600), 0);
-  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-  assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+  txn = raw_begin(f->dir[f->n - 1], &env, &meta);
   assert_int_equal(mdb_dbi_open(txn, "pend", 0, &pend), 0);
   assert_int_equal(mdb_get(txn, pend, &k, &d), 0);
   assert_int_equal(d.mv_size, 12 + STORE_SRC_LEN + w[0].len);
@@ -858,8 +874,7 @@ static void test_pending_share(void **state) {
   assert_int_equal(mdb_put(txn, pend, &k, &ov, 0), 0);
   assert_int_equal(mdb_del(txn, meta, &pk, NULL), 0); /* format 3 had no counters */
   assert_int_equal(mdb_put(txn, meta, &fk, &fv, 0), 0);
-  assert_int_equal(mdb_txn_commit(txn), 0);
-  mdb_env_close(env);
+  raw_end(env, txn);
   assert_int_equal(store_open(&s, f->dir[f->n - 1], &o), 0);
   f->s[f->n - 1] = s;
   assert_int_equal(stats(s).pending, 1);
@@ -875,11 +890,7 @@ static void test_pending_share(void **state) {
   key ed3;
   key_make(&ed3, 4);
   rb u[3];
-  for (int i = 0; i < 3; i++) {
-    char name[32];
-    snprintf(name, sizeof name, "Recount %d", i);
-    mk_org_new(&u[i], &fd, &a, &ed3, NOW - 800 + (uint64_t)i, name);
-  }
+  mk_orgs(u, 3, &fd, &a, &ed3, NOW - 800, "Recount");
   ingest_from(s, &fd, x, u, 1, st, er);
   assert_int_equal(st[0], ST_PENDING);
   assert_int_equal(verify(s), 0);
@@ -887,14 +898,9 @@ static void test_pending_share(void **state) {
   f->s[f->n - 1] = NULL;
   uint8_t many[8] = { 0, 0, 0, 0, 0, 0, 0, 99 };
   MDB_val pv = { 8, many };
-  assert_int_equal(mdb_env_create(&env), 0);
-  assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
-  assert_int_equal(mdb_env_open(env, f->dir[f->n - 1], MDB_NOTLS, 0600), 0);
-  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-  assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+  txn = raw_begin(f->dir[f->n - 1], &env, &meta);
   assert_int_equal(mdb_put(txn, meta, &pk, &pv, 0), 0);
-  assert_int_equal(mdb_txn_commit(txn), 0);
-  mdb_env_close(env);
+  raw_end(env, txn);
   assert_int_equal(store_open(&s, f->dir[f->n - 1], &o), 0);
   f->s[f->n - 1] = s;
   ingest_from(s, &fd, x, &u[1], 1, st, er);
