@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "cli/keys.h"
 #include "store/store.h"
@@ -43,6 +44,14 @@ typedef int (*cli_cmd_fn)(cli *c, int argc, char **argv);
 
 /* Paths inside the home. */
 void cli_path(const cli *c, char *out, size_t cap, const char *rel);
+/* Small files: the whole of one of at most max bytes (caller frees; -errno,
+ * STOA_ETOOBIG), and one written whole and synced with the given mode. */
+int cli_read_file(const char *path, size_t max, uint8_t **out, size_t *len);
+int cli_write_file(const char *path, const void *buf, size_t len, mode_t mode);
+/* mkdir -p, each new directory 0700.  0 or -errno. */
+int cli_mkdirs(const char *path);
+/* rm -rf (symbolic links are removed, not followed).  0 or -errno. */
+int cli_rmtree(const char *path);
 /* Opens the store; errors are printed.  Returns an exit code. */
 int cli_open(cli *c);
 /* Prints "stoa: what: strerror(err)" and maps err to an exit code. */
@@ -62,8 +71,6 @@ void cli_id(const uint8_t ekey[EKEY_LEN], char out[2 * ID_LEN + 1]);
 /* UTC time "2026-11-27 13:46:50" */
 void cli_time(uint64_t ms, char out[32]);
 
-/* Signs a record with `signer` for the home's network and ingests it.
- * Prints why when it is not accepted.  On success copies the record's hash. */
 /* cmd_sketch.c: `stoa sketch`, and the records a sketch's owner lacks
  * (for `export --for`). */
 int cmd_sketch(cli *c, int argc, char **argv);
@@ -72,9 +79,14 @@ int cmd_sketch(cli *c, int argc, char **argv);
  * that we lack in *nwant.  0 or an exit code, the reason printed. */
 int cli_sketch_missing(cli *c, store_rd *rd, const char *path, uint8_t **give, size_t *ngive,
                        size_t *nwant);
+/* cmd_export.c: every record into one new bundle file at path (the store
+ * is open), trust records first.  0 or an error; no file on error. */
+int cli_export_all(cli *c, const char *path, size_t *count);
 /* 0 when signer may write for owner now (or owner is not yet a member:
  * the records will wait); else prints why and returns EX_KEY. */
 int cli_signer_check(cli *c, const stoa_key *signer, const uint8_t owner[KEY_LEN]);
+/* Signs a record with `signer` for the home's network and ingests it.
+ * Prints why when it is not accepted.  On success copies the record's hash. */
 int cli_publish(cli *c, int kind, const uint8_t id[ID_LEN], const uint8_t *body,
                 size_t blen, const stoa_key *signer, uint8_t hash_out[HASH_LEN], int *status);
 
@@ -115,6 +127,8 @@ int cmd_import(cli *c, int argc, char **argv);
 int cmd_federation(cli *c, int argc, char **argv);
 int cmd_members(cli *c, int argc, char **argv);
 int cmd_key(cli *c, int argc, char **argv);
+int cmd_backup(cli *c, int argc, char **argv);
+int cmd_restore(cli *c, int argc, char **argv);
 int cmd_verify(cli *c, int argc, char **argv);
 int cmd_reindex(cli *c, int argc, char **argv);
 int cmd_status(cli *c, int argc, char **argv);

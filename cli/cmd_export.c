@@ -162,6 +162,15 @@ static int exp_scan(store_rd *rd, exp_out *o, const exp_sel *sel) {
   return store_scan(rd, 1, exp_one, &ctx);
 }
 
+/* The selection as one bundle on f (o->h has the federation and time). */
+static int exp_bundle(store_rd *rd, exp_out *o, const exp_sel *sel, FILE *f) {
+  int e;
+  o->h.part = o->h.parts = 1;
+  o->f = f;
+  if ((e = bundle_writer_init(&o->w, &o->h, fwrite_cb, f)) || (e = exp_scan(rd, o, sel))) return e;
+  return bundle_writer_finish(&o->w);
+}
+
 /* Writes the selection as parts of at most o->max bytes; the names are
  * printed by the caller.  On failure no part is left behind. */
 static int exp_parts(cli *c, store_rd *rd, exp_out *o, const exp_sel *sel) {
@@ -341,6 +350,26 @@ static void exp_report(cli *c, const char *out, const exp_out *o, const exp_sel 
                     "(stoa sketch -o FILE) and export --for it there\n", nwant);
 }
 
+int cli_export_all(cli *c, const char *path, size_t *count) {
+  exp_sel sel = { SEL_ALL, 0, NULL, 0 };
+  exp_out o;
+  store_rd *rd;
+  FILE *f;
+  int e;
+  memset(&o, 0, sizeof o);
+  if (!(f = fopen(path, "wbx"))) return -errno;
+  if ((e = store_rd_begin(c->st, &rd))) { fclose(f); unlink(path); return e; }
+  memcpy(o.h.fed, store_charter(c->st)->id, HASH_LEN);
+  o.h.created = cli_now();
+  e = exp_bundle(rd, &o, &sel, f);
+  store_rd_end(rd);
+  if ((fflush(f) || fsync(fileno(f))) && !e) e = -errno;
+  if (fclose(f) && !e) e = -EIO;
+  if (e) unlink(path);
+  *count = o.count;
+  return e;
+}
+
 int cmd_export(cli *c, int argc, char **argv) {
   const char *out = NULL, *fmt = "bundle", *sketch = NULL, *since = NULL, *maxs = NULL;
   int kind = 0, x, e = 0;
@@ -426,10 +455,7 @@ int cmd_export(cli *c, int argc, char **argv) {
   }
   size_t count = 0;
   if (format == 0) {
-    o.h.part = o.h.parts = 1;
-    o.f = f;
-    if (!(e = bundle_writer_init(&o.w, &o.h, fwrite_cb, f)) && !(e = exp_scan(rd, &o, &sel)))
-      e = bundle_writer_finish(&o.w);
+    e = exp_bundle(rd, &o, &sel, f);
     count = o.count;
   } else {
     exp_plain ctx = { f, format, rd, kind, 0, 0 };

@@ -15,32 +15,6 @@
 #include "proto/err.h"
 #include "proto/trust.h"
 
-/* Reads a whole small file (at most max bytes).  Caller frees. */
-static int read_file(const char *path, size_t max, uint8_t **out, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return -errno;
-  uint8_t *b = malloc(max + 1);
-  size_t n = b ? fread(b, 1, max + 1, f) : 0;
-  int err = ferror(f);
-  fclose(f);
-  if (!b) return STOA_ENOMEM;
-  if (err) { free(b); return -EIO; }
-  if (n > max) { free(b); return STOA_ETOOBIG; }
-  *out = b;
-  *len = n;
-  return 0;
-}
-
-static int write_file(const char *path, const void *buf, size_t len, mode_t mode) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return -errno;
-  ssize_t w = write(fd, buf, len);
-  int e = (w < 0 || (size_t)w != len) ? -EIO : 0;
-  if (!e && fsync(fd)) e = -errno;
-  close(fd);
-  return e;
-}
-
 /* An endorse record of `subject` in `role`, signed by the network key. */
 static int endorse(cli *c, const stoa_key *net, const uint8_t subject[32], const char *role,
                    int kind) {
@@ -128,7 +102,7 @@ int cmd_init(cli *c, int argc, char **argv) {
   }
   if (charter_file) {
     charter ch;
-    if ((e = read_file(charter_file, CHARTER_MAX, &cbuf, &clen)))
+    if ((e = cli_read_file(charter_file, CHARTER_MAX, &cbuf, &clen)))
       return cli_fail(charter_file, e);
     if ((e = charter_decode(cbuf, clen, &ch))) {
       free(cbuf);
@@ -146,14 +120,7 @@ int cmd_init(cli *c, int argc, char **argv) {
     }
     if (e) { r = cli_fail("passphrase", e); goto out; }
   }
-  /* mkdir -p: the home's parents too. */
-  for (char *sl = c->home + 1; (sl = strchr(sl, '/')); sl++) {
-    *sl = 0;
-    int me = mkdir(c->home, 0700) && errno != EEXIST ? -errno : 0;
-    *sl = '/';
-    if (me) { r = cli_fail(c->home, me); goto out; }
-  }
-  if ((mkdir(c->home, 0700) && errno != EEXIST)) { r = cli_fail(c->home, -errno); goto out; }
+  if ((e = cli_mkdirs(c->home))) { r = cli_fail(c->home, e); goto out; }
   cli_path(c, p, sizeof p, "keys");
   if (mkdir(p, 0700)) { r = cli_fail(p, -errno); goto out; }
   if ((r = make_key(c, "network", &net, nopass ? NULL : pass, plen, strength)) ||
@@ -175,7 +142,7 @@ int cmd_init(cli *c, int argc, char **argv) {
   }
   if ((e = store_set_charter(c->st, cbuf, clen))) { r = cli_fail("charter", e); goto out; }
   cli_path(c, p, sizeof p, "charter.stoa");
-  if ((e = write_file(p, cbuf, clen, 0644))) { r = cli_fail(p, e); goto out; }
+  if ((e = cli_write_file(p, cbuf, clen, 0644))) { r = cli_fail(p, e); goto out; }
   {
     char cfg[2048];
     int n = snprintf(cfg, sizeof cfg,
@@ -183,7 +150,7 @@ int cmd_init(cli *c, int argc, char **argv) {
                      "listen = 0.0.0.0:7420\n\n[peers]\n# name = host:port\n",
                      network, country ? "country = " : "", country ? country : "", country ? "\n" : "");
     cli_path(c, p, sizeof p, "stoa.ini");
-    if ((e = write_file(p, cfg, (size_t)n, 0644))) { r = cli_fail(p, e); goto out; }
+    if ((e = cli_write_file(p, cfg, (size_t)n, 0644))) { r = cli_fail(p, e); goto out; }
   }
   bool quiet = c->quiet;
   c->quiet = true; /* pending notes come once, below */

@@ -2,6 +2,8 @@
  * home.c - the node home: paths, store, keys, publishing, common output.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +19,53 @@
 
 void cli_path(const cli *c, char *out, size_t cap, const char *rel) {
   snprintf(out, cap, "%.4000s/%.100s", c->home, rel);
+}
+
+int cli_read_file(const char *path, size_t max, uint8_t **out, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return -errno;
+  uint8_t *b = malloc(max + 1);
+  size_t n = b ? fread(b, 1, max + 1, f) : 0;
+  int err = ferror(f);
+  fclose(f);
+  if (!b) return STOA_ENOMEM;
+  if (err) { free(b); return -EIO; }
+  if (n > max) { free(b); return STOA_ETOOBIG; }
+  *out = b;
+  *len = n;
+  return 0;
+}
+
+int cli_write_file(const char *path, const void *buf, size_t len, mode_t mode) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return -errno;
+  ssize_t w = write(fd, buf, len);
+  int e = (w < 0 || (size_t)w != len) ? -EIO : 0;
+  if (!e && fsync(fd)) e = -errno;
+  close(fd);
+  return e;
+}
+
+int cli_mkdirs(const char *path) {
+  char p[4096];
+  if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p) return -ENAMETOOLONG;
+  for (char *sl = p + 1; (sl = strchr(sl, '/')); sl++) {
+    *sl = 0;
+    int e = mkdir(p, 0700) && errno != EEXIST ? -errno : 0;
+    *sl = '/';
+    if (e) return e;
+  }
+  return mkdir(p, 0700) && errno != EEXIST ? -errno : 0;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb;
+  (void)ftw;
+  return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+int cli_rmtree(const char *path) {
+  return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) ? -errno : 0;
 }
 
 int cli_exit_for(int err) {
@@ -77,6 +126,11 @@ int cli_key(cli *c, const char *name, stoa_key *k) {
     }
     if (!e) e = keys_read(p, pass, plen, k);
     sodium_memzero(pass, sizeof pass);
+  }
+  if (e == -ENOENT && c->st) { /* a home without this key: kept elsewhere */
+    fprintf(stderr, "stoa: the %s key is not in this home (%s): copy it back, mode 0600, to use it\n",
+            name, p);
+    return EX_KEY;
   }
   if (e) {
     fprintf(stderr, "stoa: %s: %s\n", p, stoa_strerror(e));

@@ -113,10 +113,7 @@ static int keys__read_all(int fd, uint8_t *buf, size_t cap, size_t *n) {
   return 0;
 }
 
-/* fsync the directory holding path, so that a new name in it survives a
- * crash.  Filesystems that cannot sync a directory say EINVAL; that is not
- * an error worth failing a key write for. */
-static int keys__fsync_dir(const char *path) {
+int keys_fsync_dir(const char *path) {
   char dir[PATH_MAX];
   const char *slash = strrchr(path, '/');
   int fd, r = 0;
@@ -305,7 +302,7 @@ int keys_write(const char *path, const uint8_t seed[KEYS_SEED_LEN],
     goto out;
   }
   tmp[0] = '\0';
-  r = keys__fsync_dir(path);
+  r = keys_fsync_dir(path);
 out:
   if (tmp[0] != '\0') unlink(tmp);
   /* A failed call leaves nothing behind, not even a complete key. */
@@ -415,7 +412,7 @@ int keys_pub_write(const char *path, const uint8_t pk[KEYS_PK_LEN],
     goto out;
   }
   tmp[0] = '\0';
-  r = keys__fsync_dir(path);
+  r = keys_fsync_dir(path);
 out:
   if (tmp[0] != '\0') unlink(tmp);
   return r;

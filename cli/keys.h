@@ -133,6 +133,10 @@ int keys_write(const char *path, const uint8_t seed[KEYS_SEED_LEN],
 int keys_read(const char *path, const char *pass, size_t passlen,
               stoa_key *out);
 
+/* fsync the directory that holds path, so that a new name in it survives a
+ * crash (EINVAL from filesystems that cannot is not an error).  0 or -errno. */
+int keys_fsync_dir(const char *path);
+
 /* 1 when the key file at path is passphrase-protected, 0 when it is plain,
  * else keys_read()'s errors about the file itself (open, owner, mode, size,
  * header); the Argon2 limits are not looked at. */

@@ -45,6 +45,8 @@ static const command commands[] = {
     "the federation: charter and membership" },
   { "members", cmd_members, "members", "member networks and who vouched for whom" },
   { "key", cmd_key, "key endorse|revoke --role editor|node KEY", "manage this network's keys" },
+  { "backup", cmd_backup, "backup DIR", "copy this node's keys, settings and records into a new directory DIR" },
+  { "restore", cmd_restore, "restore DIR", "make the home (--home, which must be new or empty) again from a backup" },
   { "verify", cmd_verify, "verify", "re-check every signature and index" },
   { "reindex", cmd_reindex, "reindex", "rebuild every index from the records" },
   { "status", cmd_status, "status", "the running daemon: records, peers, what moved (needs stoad)" },
