@@ -112,6 +112,11 @@ void cli_json_out(json_t *v);
 bool cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
 bool cli_flag(char **argv, int i, const char *name);
 
+/* cmd_entry.c: for --help, a kind's fields as `stoa add` takes them, and
+ * the theme vocabulary. */
+void cli_fields_help(FILE *out, int kind);
+void cli_themes_help(FILE *out, bool fields);
+
 /* Commands. */
 int cmd_init(cli *c, int argc, char **argv);
 int cmd_whoami(cli *c, int argc, char **argv);

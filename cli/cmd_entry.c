@@ -30,6 +30,75 @@ static const schema_field *option_field(int kind, const char *opt) {
   return NULL;
 }
 
+/* ---- `stoa add --help`: the fields as options -------------------------- */
+
+/* The option a field is typed as: '-' for '_', a list by its singular. */
+static void field_option(const schema_field *f, char *out, size_t cap) {
+  size_t n = strlen(f->name);
+  snprintf(out, cap, "%s", f->name);
+  if (n >= cap) return;
+  if ((f->flags & SFF_LIST) && n > 3 && !strcmp(out + n - 3, "ies")) strcpy(out + n - 3, "y");
+  else if ((f->flags & SFF_LIST) && n > 1 && out[n - 1] == 's') out[n - 1] = 0;
+  for (char *p = out; *p; p++)
+    if (*p == '_') *p = '-';
+}
+
+static const char *field_arg(const schema_field *f) {
+  switch (f->type) {
+  case SF_COUNTRY: return "CC";
+  case SF_LANG: return "LANG";
+  case SF_THEME: return "THEME";
+  case SF_URL: return "URL";
+  case SF_EMAIL: return "EMAIL";
+  case SF_PHONE: return "PHONE";
+  case SF_INT: return "N";
+  case SF_BOOL: return "true|false";
+  case SF_PERIOD: return "PERIOD";
+  case SF_REF: return "ID";
+  case SF_ENUM: return "WORD";
+  default: return "TEXT";
+  }
+}
+
+/* words, comma-separated, wrapped at 78 columns after an indent. */
+static void words_help(FILE *out, const char *const *w, int indent) {
+  int col = indent;
+  fprintf(out, "%*s", indent, "");
+  for (size_t i = 0; w[i]; i++) {
+    int len = (int)strlen(w[i]) + (w[i + 1] ? 1 : 0);
+    if (col > indent && col + 1 + len > 78) {
+      fprintf(out, "\n%*s", indent, "");
+      col = indent;
+    } else if (i) {
+      fputc(' ', out);
+      col++;
+    }
+    fprintf(out, "%s%s", w[i], w[i + 1] ? "," : "");
+    col += len;
+  }
+  fputc('\n', out);
+}
+
+void cli_fields_help(FILE *out, int kind) {
+  size_t n;
+  const schema_field *fs = schema_fields(kind, &n);
+  fprintf(out, "\nFields of %s (* required):\n", rec_kind_name(kind));
+  for (size_t i = 0; i < n; i++) {
+    char opt[64], left[96];
+    field_option(&fs[i], opt, sizeof opt);
+    snprintf(left, sizeof left, "--%s %s%s%s", opt, field_arg(&fs[i]), fs[i].flags & SFF_LIST ? "..." : "",
+             fs[i].flags & SFF_REQUIRED ? " *" : "");
+    fprintf(out, "  %-26s %s\n", left, fs[i].help);
+    if (fs[i].type == SF_ENUM && fs[i].vocab) words_help(out, fs[i].vocab, 29);
+  }
+}
+
+void cli_themes_help(FILE *out, bool fields) {
+  if (fields) fprintf(out, "\nA list field (...) takes its option once per item, or items as \"a;b\".\n");
+  fprintf(out, "\nThemes (--theme):\n");
+  words_help(out, schema_themes, 2);
+}
+
 /* A batch of signed records waiting to be stored together. */
 typedef struct pubq {
   store_item *items;

@@ -22,7 +22,7 @@ typedef struct command {
 
 static const command commands[] = {
   { "init", cmd_init, "init --network NAME [--country CC] [--charter FILE] [--federation NAME]\n"
-    "          [--no-passphrase | --passphrase-file FILE]",
+    "          [--no-passphrase | --passphrase-file FILE] [--fast-kdf]",
     "create the node home: keys, store, and a new federation or the one of --charter" },
   { "whoami", cmd_whoami, "whoami", "show this node's keys and federation" },
   { "add", cmd_add, "add org|actor|practice [--FIELD VALUE ...] | --from-json FILE | --from-csv FILE",
@@ -32,8 +32,8 @@ static const command commands[] = {
     "erase an entry's bodies network-wide (headers stay)" },
   { "show", cmd_show, "show ID", "show the current version of an entry" },
   { "log", cmd_log, "log ID", "every version of an entry: when, who signed" },
-  { "ls", cmd_ls, "ls [--kind K] [--country CC] [--theme T] [--limit N]", "list entries" },
-  { "search", cmd_search, "search TEXT [--kind K] [--country CC] [--theme T] [--limit N]",
+  { "ls", cmd_ls, "ls [--kind K] [--country CC] [--theme T] [--limit N] [--offset N]", "list entries" },
+  { "search", cmd_search, "search TEXT [--kind K] [--country CC] [--theme T] [--limit N] [--offset N]",
     "full-text search (accents and case do not matter)" },
   { "export", cmd_export, "export [-o FILE] [--format bundle|jsonl|csv] [--kind K]\n"
     "          [--for SKETCH | --since DATE] [--max-size SIZE]",
@@ -63,6 +63,21 @@ static void usage(FILE *f) {
     fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].help);
   fprintf(f, "\n`stoa COMMAND --help` tells more.  The home is --home, else $STOA_HOME,\n"
              "else $XDG_DATA_HOME/stoa (~/.local/share/stoa).\n");
+}
+
+/* What `--help` adds for the commands that take fields or themes: the
+ * fields of the kind named (`stoa add org --help`), else of every kind. */
+static void more_help(cli_cmd_fn fn, int argc, char **argv) {
+  if (fn == cmd_add || fn == cmd_edit) {
+    int kind = 0;
+    for (int j = 1; j < argc && !kind; j++)
+      if (argv[j][0] != '-') kind = rec_kind_from_name(argv[j], strlen(argv[j]));
+    if (fn == cmd_add && rec_kind_is_entry(kind)) cli_fields_help(stdout, kind);
+    else
+      for (int k = REC_ORG; k <= REC_PRACTICE; k++) cli_fields_help(stdout, k);
+  }
+  if (fn == cmd_add || fn == cmd_edit || fn == cmd_ls || fn == cmd_search)
+    cli_themes_help(stdout, fn == cmd_add || fn == cmd_edit);
 }
 
 static void default_home(cli *c) {
@@ -100,6 +115,7 @@ int main(int argc, char **argv) {
     for (int j = i + 1; j < argc; j++)
       if (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h")) {
         printf("usage: stoa %s\n\n%s.\n", cmd->usage, cmd->help);
+        more_help(cmd->fn, argc - i, argv + i);
         return 0;
       }
     /* Global options may also follow the command. */

@@ -55,7 +55,7 @@ const char *const schema_practice_status[] = {
 static const schema_field org_fields[] = {
   F("name", SF_STR, REQ | TEXT | TITLE, 200, "name of the organisation"),
   F("country", SF_COUNTRY, REQ, 0, "country of its seat, ISO 3166-1 alpha-2 (PH, DE)"),
-  FE("type", REQ | OPEN, schema_org_types, "kind of organisation (ngo, union, ...)"),
+  FE("type", REQ | OPEN, schema_org_types, "kind of organisation, one of:"),
   F("themes", SF_THEME, LIST | OPEN, 17, "themes it works on"),
   F("languages", SF_LANG, LIST, 20, "languages it works in, BCP 47 (en, fr-CA)"),
   F("website", SF_URL, 0, 500, "web site, http:// or https://"),
@@ -88,7 +88,7 @@ static const schema_field practice_fields[] = {
   F("worked", SF_STR, TEXT, 8000, "what worked well"),
   F("failed", SF_STR, TEXT, 8000, "what did not work"),
   F("evidence", SF_URL, LIST, 20, "links to reports and evaluations"),
-  FE("status", OPEN, schema_practice_status, "planned, ongoing, completed or discontinued"),
+  FE("status", OPEN, schema_practice_status, "state of the practice, one of:"),
 };
 
 /* endorse and revoke share a body: who, in which role, and why. */
