@@ -90,6 +90,16 @@ int cli_signer_check(cli *c, const stoa_key *signer, const uint8_t owner[KEY_LEN
 int cli_publish(cli *c, int kind, const uint8_t id[ID_LEN], const uint8_t *body,
                 size_t blen, const stoa_key *signer, uint8_t hash_out[HASH_LEN], int *status);
 
+/* cmd_init.c: an endorse or revoke record (kind) of subject in role
+ * ("member", "editor", "node"), signed with the network key net and
+ * stored; cli_trust_publish reads the network key first (asking for its
+ * passphrase).  An exit code. */
+int cli_trust_sign(cli *c, const stoa_key *net, int kind, const uint8_t subject[32], const char *role);
+int cli_trust_publish(cli *c, int kind, const uint8_t subject[32], const char *role);
+/* A new key pair in keys/NAME.key (0600; sealed under pass unless NULL)
+ * and keys/NAME.pub; *k holds it (the caller wipes it).  An exit code. */
+int cli_make_key(cli *c, const char *name, stoa_key *k, const char *pass, size_t plen, int strength);
+
 /* Tells why n records of ours wait in the pending area (not with --quiet). */
 void cli_pending_note(cli *c, size_t n);
 

@@ -4,12 +4,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "proto/err.h"
 #include "proto/trust.h"
-
-int cli_trust_publish(cli *c, int kind, const uint8_t subject[32], const char *role);
 
 static int fed_show(cli *c) {
   store_rd *rd;
@@ -154,11 +153,63 @@ int cmd_members(cli *c, int argc, char **argv) {
   return 0;
 }
 
+/*
+ * `stoa key rotate --role R`: a new key for this home, endorsed, and the
+ * old one revoked (what it signed before stays valid: docs/trust.md).
+ * The new key is written as keys/R.new.key first and renamed over
+ * keys/R.key only once both trust records are stored, so a failure before
+ * leaves the home's key as it was (and a stale R.new.key, replaced by the
+ * next rotation).
+ */
+static int key_rotate(cli *c, const char *role) {
+  char name[16], from[4200], to[4200], rel[64], oh[65], nh[65];
+  stoa_key net, nk;
+  uint8_t old[KEY_LEN];
+  int x;
+  memset(&nk, 0, sizeof nk);
+  if ((x = cli_open(c)) || (x = cli_pub(c, role, old)) || (x = cli_key(c, "network", &net))) return x;
+  snprintf(name, sizeof name, "%s.new", role);
+  for (int i = 0; i < 2; i++) { /* what an interrupted rotation left */
+    snprintf(rel, sizeof rel, "keys/%s.%s", name, i ? "pub" : "key");
+    cli_path(c, from, sizeof from, rel);
+    if (unlink(from) && errno != ENOENT) { x = cli_fail(from, -errno); goto out; }
+  }
+  if ((x = cli_make_key(c, name, &nk, NULL, 0, KEYS_KDF_MODERATE))) goto out;
+  if ((x = cli_trust_sign(c, &net, REC_ENDORSE, nk.pk, role)) ||
+      (x = cli_trust_sign(c, &net, REC_REVOKE, old, role))) {
+    fprintf(stderr, "stoa key rotate: the home keeps its %s key; run the rotation again\n", role);
+    goto out;
+  }
+  for (int i = 0; i < 2; i++) {
+    const char *ext = i ? "pub" : "key";
+    snprintf(rel, sizeof rel, "keys/%s.%s", name, ext);
+    cli_path(c, from, sizeof from, rel);
+    snprintf(rel, sizeof rel, "keys/%s.%s", role, ext);
+    cli_path(c, to, sizeof to, rel);
+    if (rename(from, to)) { x = cli_fail(to, -errno); goto out; }
+  }
+  keys_fsync_dir(to);
+  keys_pub_hex(old, oh);
+  keys_pub_hex(nk.pk, nh);
+  if (c->json) {
+    cli_json_out(json_pack("{s:s, s:s, s:s}", "role", role, "new", nh, "old", oh));
+  } else if (!c->quiet) {
+    printf("new %s key %s (endorsed)\nold %s key %s (revoked: what it signed until now stays valid)\n", role,
+           nh, role, oh);
+    if (!strcmp(role, "node")) printf("Restart stoad: it still holds the old node key, which peers now refuse.\n");
+  }
+out:
+  keys_wipe(&net);
+  keys_wipe(&nk);
+  return x;
+}
+
 int cmd_key(cli *c, int argc, char **argv) {
   const char *role = NULL, *key = NULL;
   uint8_t k[32];
-  if (argc < 2 || (strcmp(argv[1], "endorse") && strcmp(argv[1], "revoke"))) {
-    fprintf(stderr, "usage: stoa key endorse|revoke --role editor|node KEY\n");
+  bool rotate = argc >= 2 && !strcmp(argv[1], "rotate");
+  if (argc < 2 || (strcmp(argv[1], "endorse") && strcmp(argv[1], "revoke") && !rotate)) {
+    fprintf(stderr, "usage: stoa key endorse|revoke --role editor|node KEY | key rotate --role editor|node\n");
     return EX_USAGE;
   }
   for (int i = 2; i < argc; i++) {
@@ -170,6 +221,10 @@ int cmd_key(cli *c, int argc, char **argv) {
   if (!role || (strcmp(role, "editor") && strcmp(role, "node"))) {
     fprintf(stderr, "stoa key: --role editor or --role node is required (members are admitted with `stoa federation admit`)\n");
     return EX_USAGE;
+  }
+  if (rotate) {
+    if (key) { fprintf(stderr, "stoa key rotate: makes its own key; give only --role\n"); return EX_USAGE; }
+    return key_rotate(c, role);
   }
   if (!key || keys_parse_pub(key, k)) { fprintf(stderr, "stoa key: give the key as 64 hex digits\n"); return EX_USAGE; }
   int x = cli_trust_publish(c, !strcmp(argv[1], "endorse") ? REC_ENDORSE : REC_REVOKE, k, role);

@@ -15,9 +15,7 @@
 #include "proto/err.h"
 #include "proto/trust.h"
 
-/* An endorse record of `subject` in `role`, signed by the network key. */
-static int endorse(cli *c, const stoa_key *net, const uint8_t subject[32], const char *role,
-                   int kind) {
+int cli_trust_sign(cli *c, const stoa_key *net, int kind, const uint8_t subject[32], const char *role) {
   msgpack_sbuffer sb;
   msgpack_packer pk;
   uint8_t id[ID_LEN];
@@ -35,17 +33,16 @@ static int endorse(cli *c, const stoa_key *net, const uint8_t subject[32], const
   return r;
 }
 
-int cli_trust_publish(cli *c, int kind, const uint8_t subject[32], const char *role);
 int cli_trust_publish(cli *c, int kind, const uint8_t subject[32], const char *role) {
   stoa_key net;
   int r;
   if ((r = cli_open(c)) || (r = cli_key(c, "network", &net))) return r;
-  r = endorse(c, &net, subject, role, kind);
+  r = cli_trust_sign(c, &net, kind, subject, role);
   keys_wipe(&net);
   return r;
 }
 
-static int make_key(cli *c, const char *name, stoa_key *k, const char *pass, size_t plen, int strength) {
+int cli_make_key(cli *c, const char *name, stoa_key *k, const char *pass, size_t plen, int strength) {
   char p[4200], rel[64], comment[300];
   uint8_t seed[32];
   int e;
@@ -123,9 +120,9 @@ int cmd_init(cli *c, int argc, char **argv) {
   if ((e = cli_mkdirs(c->home))) { r = cli_fail(c->home, e); goto out; }
   cli_path(c, p, sizeof p, "keys");
   if (mkdir(p, 0700)) { r = cli_fail(p, -errno); goto out; }
-  if ((r = make_key(c, "network", &net, nopass ? NULL : pass, plen, strength)) ||
-      (r = make_key(c, "editor", &ed, NULL, 0, strength)) ||
-      (r = make_key(c, "node", &node, NULL, 0, strength)))
+  if ((r = cli_make_key(c, "network", &net, nopass ? NULL : pass, plen, strength)) ||
+      (r = cli_make_key(c, "editor", &ed, NULL, 0, strength)) ||
+      (r = cli_make_key(c, "node", &node, NULL, 0, strength)))
     goto out;
   cli_path(c, p, sizeof p, "store");
   if ((e = store_open(&c->st, p, NULL))) { r = cli_fail(p, e); goto out; }
@@ -154,8 +151,8 @@ int cmd_init(cli *c, int argc, char **argv) {
   }
   bool quiet = c->quiet;
   c->quiet = true; /* pending notes come once, below */
-  if ((r = endorse(c, &net, ed.pk, "editor", REC_ENDORSE)) ||
-      (r = endorse(c, &net, node.pk, "node", REC_ENDORSE)))
+  if ((r = cli_trust_sign(c, &net, REC_ENDORSE, ed.pk, "editor")) ||
+      (r = cli_trust_sign(c, &net, REC_ENDORSE, node.pk, "node")))
     goto out;
   if (country) {
     msgpack_sbuffer sb;

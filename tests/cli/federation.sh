@@ -159,17 +159,15 @@ ok --home "$A" export -o a3.bdl
 ok --home "$B" import a3.bdl
 ok --home "$B" --json whoami
 expect_eq "B's member flag after removal" "$(json 'd["member"]')" false
-# KNOWN BUG, reported: B stored "Late Bee" while it did not know of its
-# removal, and keeps it as an entry once it does, while A holds the same
-# record pending: the two nodes disagree on the same set of records, and
-# `verify` on B reports the record ("signer is not trusted ...").  The store
-# does not re-judge accepted records when a revocation arrives.  Checked
-# without failing the test until it is fixed; then make it an `ok`.
-run "$STOA" --home "$B" verify
-if [ "$RC" -eq 0 ]; then
-  echo "XPASS: verify on B is clean after the removal: make this check strict"
-else
-  echo "XFAIL (known bug): verify on B after the removal exits $RC: $(head -n 1 "$OUT")"
-fi
+# B stored "Late Bee" while it did not know of its removal; once it does,
+# the record is judged again: no longer an entry, as on A, and verify is
+# clean (this was a bug of the first sitting).
+ok --home "$B" verify
+s --home "$B" show "$BLATE"
+expect_rc 3
+ok --home "$B" --json search late bee
+expect_eq "search for the late entry on B after the removal" "$(json 'len(d)')" 0
+ok --home "$B" --json show "$BORG"
+expect_eq "B's earlier entry on B" "$(json 'd["name"]')" "Bee Société Diaspora"
 
 echo "PASS $TEST_NAME"
