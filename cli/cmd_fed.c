@@ -196,7 +196,9 @@ static int key_rotate(cli *c, const char *role) {
   } else if (!c->quiet) {
     printf("new %s key %s (endorsed)\nold %s key %s (revoked: what it signed until now stays valid)\n", role,
            nh, role, oh);
-    if (!strcmp(role, "node")) printf("Restart stoad: it still holds the old node key, which peers now refuse.\n");
+    if (!strcmp(role, "node"))
+      printf("A running stoad takes it at its next reload (SIGHUP, systemctl reload stoad):\n"
+             "its connections then reconnect with the new key.  Until then peers may refuse the old one.\n");
   }
 out:
   keys_wipe(&net);

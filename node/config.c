@@ -2,6 +2,7 @@
  * config.c - HOME/stoa.ini, read with inih.  Every setting has a default;
  * docs/config.md lists them.
  */
+#include <arpa/inet.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,25 @@ static int64_t config__size(const char *v) {
   return (int64_t)(x << shift);
 }
 
+/* A whole decimal integer in [lo, hi] (no trailing characters), or -1. */
+static int config__int(const char *v, long lo, long hi, long *out) {
+  char *e;
+  long x = strtol(v, &e, 10);
+  if (e == v || *e || x < lo || x > hi) return -1;
+  *out = x;
+  return 0;
+}
+
+/* The address to listen on: a numeric IPv4 or [IPv6] address and a port
+ * (a name would need a resolver at start; "0.0.0.0" or "[::]" for all). */
+static int config__listen(const char *v) {
+  char host[256];
+  int port;
+  uint8_t a[16];
+  if (config_split_addr(v, host, sizeof host, &port)) return -1;
+  return inet_pton(v[0] == '[' ? AF_INET6 : AF_INET, host, a) == 1 ? 0 : -1;
+}
+
 typedef struct ini_ctx { node_config *c; const char *path; int bad; bool conns_set; } ini_ctx;
 
 static int on_value(void *user, const char *section, const char *name, const char *value) {
@@ -112,15 +132,15 @@ static int on_value(void *user, const char *section, const char *name, const cha
   int port;
   if (!strcmp(section, "node")) {
     if (!strcmp(name, "listen")) {
-      if (*value && config_split_addr(value, host, sizeof host, &port)) goto bad;
+      if (*value && config__listen(value)) goto bad;
       snprintf(c->listen, sizeof c->listen, "%s", value);
     } else if (!strcmp(name, "sync_interval")) {
-      long v = strtol(value, NULL, 10);
-      if (v < 5 || v > 86400) goto bad;
+      long v;
+      if (config__int(value, 5, 86400, &v)) goto bad;
       c->sync_interval_s = (unsigned)v;
     } else if (!strcmp(name, "max_connections")) {
-      long v = strtol(value, NULL, 10);
-      if (v < 1 || v > 4096) goto bad;
+      long v;
+      if (config__int(value, 1, 4096, &v)) goto bad;
       c->max_conns = (unsigned)v;
       x->conns_set = true;
     } else if (!strcmp(name, "hub")) {
@@ -130,26 +150,30 @@ static int on_value(void *user, const char *section, const char *name, const cha
     } else if (!strcmp(name, "announce")) {
       if (config__announce(c, value)) goto bad;
     } else if (!strcmp(name, "max_outgoing")) {
-      long v = strtol(value, NULL, 10);
-      if (v < 1 || v > CONFIG_PEERS_MAX) goto bad;
+      long v;
+      if (config__int(value, 1, CONFIG_PEERS_MAX, &v)) goto bad;
       c->max_outgoing = (unsigned)v;
     } else if (!strcmp(name, "address_book")) {
-      long v = strtol(value, NULL, 10);
-      if (v < 16 || v > 100000) goto bad;
+      long v;
+      if (config__int(value, 16, 100000, &v)) goto bad;
       c->book_size = (unsigned)v;
     } else if (!strcmp(name, "log_level")) {
+      if (strcmp(value, "error") && strcmp(value, "warn") && strcmp(value, "info") && strcmp(value, "debug"))
+        goto bad;
       snprintf(c->log_level, sizeof c->log_level, "%s", value);
     } else if (!strcmp(name, "compression")) {
-      long v = strtol(value, NULL, 10);
+      long v;
       if (!strcmp(value, "none") || !strcmp(value, "off")) c->zstd_level = 0;
       else if (!strcmp(value, "zstd")) c->zstd_level = 3;
-      else if (v >= 1 && v <= 19) c->zstd_level = (int)v;
+      else if (!config__int(value, 1, 19, &v)) c->zstd_level = (int)v;
       else goto bad;
     } else if (!strcmp(name, "sync_max_symbols")) {
-      long v = strtol(value, NULL, 10);
-      if (v < 16 || v > (1L << 24)) goto bad;
+      long v;
+      if (config__int(value, 16, 1L << 24, &v)) goto bad;
       c->sync_max_symbols = (unsigned)v;
-    } /* network, country: informational */
+    } else if (strcmp(name, "network") && strcmp(name, "country")) { /* those two: informational */
+      goto unknown;
+    }
     return 1;
   }
   if (!strcmp(section, "limits")) {
@@ -159,25 +183,22 @@ static int on_value(void *user, const char *section, const char *name, const cha
       if (name[0] == 'u') c->upload_rate = (uint64_t)r;
       else c->peer_upload_rate = (uint64_t)r;
     } else if (!strcmp(name, "max_connections_per_ip") || !strcmp(name, "max_handshakes")) {
-      char *end;
-      long v = strtol(value, &end, 10);
-      if (*end || v < 1 || v > 4096) goto bad;
+      long v;
+      if (config__int(value, 1, 4096, &v)) goto bad;
       if (!strcmp(name, "max_handshakes")) c->max_handshakes = (unsigned)v;
       else c->max_conns_per_ip = (unsigned)v;
     } else if (!strcmp(name, "handshake_timeout")) {
-      char *end;
-      long v = strtol(value, &end, 10);
-      if (*end || v < 1 || v > 300) goto bad;
+      long v;
+      if (config__int(value, 1, 300, &v)) goto bad;
       c->handshake_timeout_s = (unsigned)v;
     } else if (!strcmp(name, "peer_rx_rate")) {
       int64_t r = config__rate(value);
       /* Slower, a HELLO with its proofs could miss the handshake timeout. */
-      if (r < 0 || (r > 0 && r < 16384)) goto bad;
+      if (r < 0 || (r > 0 && r < 16000)) goto bad;
       c->peer_rx_rate = (uint64_t)r;
     } else if (!strcmp(name, "max_sync_symbols")) {
-      char *end;
-      long v = strtol(value, &end, 10);
-      if (*end || v < 16 || v > (1L << 26)) goto bad;
+      long v;
+      if (config__int(value, 16, 1L << 26, &v)) goto bad;
       c->max_sync_symbols = (uint64_t)v;
     } else if (!strcmp(name, "max_rx_queue") || !strcmp(name, "max_memory")) {
       int64_t v = config__size(value);
@@ -189,6 +210,8 @@ static int on_value(void *user, const char *section, const char *name, const cha
         if (v > 0 && v < (16 << 20)) goto bad;
         c->max_memory = (uint64_t)v;
       }
+    } else {
+      goto unknown;
     }
     return 1;
   }
@@ -201,6 +224,9 @@ static int on_value(void *user, const char *section, const char *name, const cha
     return 1;
   }
   return 1; /* other sections belong to later versions */
+unknown: /* a later version's setting, or a typo: said, not fatal */
+  fprintf(stderr, "stoad: %s: [%s] %s: unknown setting, ignored\n", x->path, section, name);
+  return 1;
 bad:
   fprintf(stderr, "stoad: %s: [%s] %s = %s: invalid value\n", x->path, section, name, value);
   x->bad++;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -139,9 +140,49 @@ int node_peer_remove(node *n, const char *addr) {
   return 0;
 }
 
+/* Reads keys/node.key: the Ed25519 key and its Noise form.  At a reload
+ * *changed says whether it is another key than before (`stoa key rotate
+ * --role node`).  Logs why and returns 1 when it cannot be used. */
+static int node_key_load(node *n, bool *changed) {
+  char path[4200];
+  uint8_t xpriv[sizeof n->noise_priv];
+  stoa_key k;
+  int e;
+  snprintf(path, sizeof path, "%.4000s/keys/node.key", n->home);
+  if ((e = keys_read(path, NULL, 0, &k))) {
+    log_error("%s: %s", path, stoa_strerror(e));
+    return 1;
+  }
+  if (noise_key_from_ed25519(k.sk, xpriv)) {
+    keys_wipe(&k);
+    log_error("the node key cannot be used for Noise");
+    return 1;
+  }
+  if (changed) *changed = memcmp(n->node_pk, k.pk, KEY_LEN) != 0;
+  memcpy(n->node_pk, k.pk, KEY_LEN);
+  memcpy(n->node_sk, k.sk, 64);
+  memcpy(n->noise_priv, xpriv, sizeof xpriv);
+  keys_wipe(&k);
+  sodium_memzero(xpriv, sizeof xpriv);
+  return 0;
+}
+
+/* -v / -q on the command line: they override [node] log_level, also at a
+ * reload. */
+static int cmd_verbose, cmd_quiet;
+static char listen_in_file[sizeof ((node_config *)0)->listen]; /* at start, to tell a change */
+
+static void log_level_set(const char *name) {
+  if (cmd_quiet) log_level = cmd_quiet > 1 ? LOG_ERR : LOG_WARN; /* -q wins over -v */
+  else if (cmd_verbose) log_level = LOG_DEBUG;
+  else log_level = !strcmp(name, "debug") ? LOG_DEBUG : !strcmp(name, "warn") ? LOG_WARN
+                 : !strcmp(name, "error") ? LOG_ERR : LOG_INFO;
+}
+
 static void reload(node *n) {
   char path[4200];
   node_config c;
+  bool rekeyed = false;
   snprintf(path, sizeof path, "%.4000s/stoa.ini", n->home);
   NOTIFY("RELOADING=1");
   if (config_load(&c, path)) {
@@ -187,6 +228,18 @@ static void reload(node *n) {
   n->cfg.max_memory = c.max_memory;
   n->cfg.max_sync_symbols = c.max_sync_symbols;
   net_rates_init(n);
+  log_level_set(c.log_level);
+  snprintf(n->cfg.log_level, sizeof n->cfg.log_level, "%s", c.log_level);
+  if (strcmp(c.listen, listen_in_file)) log_warn("[node] listen changes at the next start");
+  /* A rotated node key: new handshakes use it at once, and the open
+   * connections, made with the old (now revoked) key, are closed so that
+   * they come back with the new one. */
+  if (node_key_load(n, &rekeyed)) log_error("the node key is unchanged");
+  if (rekeyed) {
+    log_info("node key changed to %02x%02x%02x%02x: connections reconnect with it", n->node_pk[0],
+             n->node_pk[1], n->node_pk[2], n->node_pk[3]);
+    for (conn *k = n->conns; k; k = k->next) net_close(k, 0, "this node's key changed");
+  }
   peers_announce(n);
   log_info("configuration reloaded: %d peer(s)", c.npeers);
   NOTIFY("READY=1");
@@ -269,7 +322,7 @@ int main(int argc, char **argv) {
   static node nd;
   node *n = &nd;
   const char *home = NULL, *listen = NULL;
-  int verbose = 0, quiet = 0, e;
+  int e;
   static const struct option opts[] = {
     { "home", required_argument, NULL, 'H' }, { "listen", required_argument, NULL, 'l' },
     { "verbose", no_argument, NULL, 'v' },    { "quiet", no_argument, NULL, 'q' },
@@ -287,8 +340,8 @@ int main(int argc, char **argv) {
     switch (o) {
     case 'H': home = optarg; break;
     case 'l': listen = optarg; break;
-    case 'v': verbose++; break;
-    case 'q': quiet++; break;
+    case 'v': cmd_verbose++; break;
+    case 'q': cmd_quiet++; break;
     case 'V': printf("stoad %s\n", STOA_VERSION); return 0;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
@@ -297,20 +350,26 @@ int main(int argc, char **argv) {
   if (sodium_init() < 0) return 1;
   signal(SIGPIPE, SIG_IGN);
   if (home && strlen(home) > 4000) { fprintf(stderr, "stoad: --home: path too long\n"); return 2; }
+  /* As `stoa` finds it: an empty variable counts as unset. */
+  const char *sh = getenv("STOA_HOME"), *xh = getenv("XDG_DATA_HOME"), *hh = getenv("HOME");
   if (home) snprintf(n->home, sizeof n->home, "%s", home);
-  else if (getenv("STOA_HOME")) snprintf(n->home, sizeof n->home, "%s", getenv("STOA_HOME"));
-  else if (getenv("XDG_DATA_HOME")) snprintf(n->home, sizeof n->home, "%s/stoa", getenv("XDG_DATA_HOME"));
-  else snprintf(n->home, sizeof n->home, "%s/.local/share/stoa", getenv("HOME") ? getenv("HOME") : ".");
+  else if (sh && *sh) snprintf(n->home, sizeof n->home, "%.4000s", sh);
+  else if (xh && *xh) snprintf(n->home, sizeof n->home, "%.4000s/stoa", xh);
+  else snprintf(n->home, sizeof n->home, "%.4000s/.local/share/stoa", hh && *hh ? hh : ".");
 
   char path[4200];
   snprintf(path, sizeof path, "%.4000s/stoa.ini", n->home);
   if (config_load(&n->cfg, path)) return 2;
+  memcpy(listen_in_file, n->cfg.listen, sizeof listen_in_file);
   if (listen) snprintf(n->cfg.listen, sizeof n->cfg.listen, "%s", listen);
-  log_level = !strcmp(n->cfg.log_level, "debug") ? LOG_DEBUG : !strcmp(n->cfg.log_level, "warn") ? LOG_WARN : LOG_INFO;
-  if (verbose) log_level = LOG_DEBUG;
-  if (quiet) log_level = quiet > 1 ? LOG_ERR : LOG_WARN;
+  log_level_set(n->cfg.log_level);
 
   snprintf(path, sizeof path, "%.4000s/store", n->home);
+  struct stat sb;
+  if (stat(path, &sb)) { /* store_open would make one: not in a stranger's directory */
+    log_error("no node home at %s (run `stoa init`, or give --home)", n->home);
+    return 1;
+  }
   if ((e = store_open(&n->st, path, NULL))) {
     log_error("cannot open the store at %s: %s (run `stoa init`?)", path, stoa_strerror(e));
     return 1;
@@ -318,17 +377,7 @@ int main(int argc, char **argv) {
   const charter *ch = store_charter(n->st);
   if (!ch) { log_error("%s has no federation: run `stoa init`", n->home); return 1; }
   memcpy(n->fed, ch->id, HASH_LEN);
-  stoa_key k;
-  snprintf(path, sizeof path, "%.4000s/keys/node.key", n->home);
-  if ((e = keys_read(path, NULL, 0, &k))) {
-    log_error("%s: %s", path, stoa_strerror(e));
-    return 1;
-  }
-  memcpy(n->node_pk, k.pk, KEY_LEN);
-  memcpy(n->node_sk, k.sk, 64);
-  e = noise_key_from_ed25519(k.sk, n->noise_priv);
-  keys_wipe(&k);
-  if (e) { log_error("the node key cannot be used for Noise"); return 1; }
+  if (node_key_load(n, NULL)) return 1;
   snprintf(path, sizeof path, "%.4000s/keys/network.pub", n->home);
   if ((e = keys_pub_read(path, n->network))) { log_error("%s: %s", path, stoa_strerror(e)); return 1; }
 

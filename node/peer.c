@@ -1268,8 +1268,27 @@ static void dispatch(conn *c, wire_msg *mp, bool inner) {
  * seconds of it), so that a slow link holds little in flight - what a
  * cut loses - while a fast one is not throttled; and stalled asking
  * resumes. */
+/* A peer stays trusted only while its node key is endorsed by a member
+ * network: a revocation (`stoa key rotate`, `key revoke`) or a removal
+ * that arrived since the handshake closes its connections. */
+static void trust_recheck(node *n, uint64_t now) {
+  store_rd *rd;
+  bool any = false;
+  for (conn *c = n->conns; c && !any; c = c->next) any = c->state == CS_READY && !c->closing;
+  if (!any || store_rd_begin(n->st, &rd)) return;
+  const trust_state *t = store_trust(rd);
+  for (conn *c = n->conns; c && t; c = c->next) {
+    if (c->state != CS_READY || c->closing) continue;
+    if (!trust_is_member(t, c->peer_network, now) ||
+        !trust_key_valid(t, c->peer_network, c->peer_node, TRUST_NODE, now))
+      net_close(c, WERR_UNTRUSTED, "node key revoked, or its network removed");
+  }
+  store_rd_end(rd);
+}
+
 void peer_tick(node *n) {
   uint64_t now = node_now_ms();
+  trust_recheck(n, now);
   for (conn *c = n->conns; c; c = c->next) {
     if (c->state != CS_READY || c->closing) continue;
     if (c->acked || !c->inflight) c->ack_rate = (c->ack_rate * 7 + c->acked * 3) / 10;

@@ -88,7 +88,7 @@ OLD_NODE=$(whoami_field "$A" node_key)
 printf 'stale' >"$A/keys/node.new.key"
 chmod 600 "$A/keys/node.new.key"
 ok --home "$A" --passphrase-file "$T/pass" key rotate --role node
-expect_out_contains "Restart stoad"
+expect_out_contains "reload"
 NEW_NODE=$(whoami_field "$A" node_key)
 [ "$NEW_NODE" != "$OLD_NODE" ] || fail "the node key did not change"
 [ ! -e "$A/keys/node.new.key" ] || fail "the stale node.new.key was left"
