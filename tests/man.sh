@@ -191,14 +191,18 @@ globals_code = set(re.findall(r'cli_opt\(\s*\w+,\s*\w+,\s*&\w+,\s*"(-[^"]+)"', m
 globals_code |= set(re.findall(r'cli_flag\(\s*\w+,\s*\w+,\s*"(-[^"]+)"', main_c))
 if len(globals_code) < 3:
     miss("cli/main.c", f"cannot read the global options main() parses ({sorted(globals_code)})")
-opt_terms = set()
-for term, _ in entries(s1.get("OPTIONS", [])):
-    opt_terms |= {b for b in bold(term) if b.startswith("-")}
-for o in sorted(globals_help | globals_code):
-    if o not in opt_terms:
-        miss("stoa.1 OPTIONS", f"global option {o} is not documented")
-for o in sorted(opt_terms - globals_help - globals_code):
-    miss("stoa.1 OPTIONS", f"documents {o}, which stoa does not take")
+def same_options(where, lines, taken, prog):
+    """The options an OPTIONS section documents are exactly those taken."""
+    terms = set()
+    for term, _ in entries(lines):
+        terms |= {b for b in bold(term) if b.startswith("-")}
+    for o in sorted(taken - terms):
+        miss(where, f"option {o} is not documented")
+    for o in sorted(terms - taken):
+        miss(where, f"documents {o}, which {prog} does not take")
+
+
+same_options("stoa.1 OPTIONS", s1.get("OPTIONS", []), globals_help | globals_code, "stoa")
 
 # ---- stoa(1): exit codes --------------------------------------------------
 
@@ -271,14 +275,7 @@ for short in re.findall(r'getopt_long\(\s*\w+,\s*\w+,\s*"([^"]*)"', nm):
     stoad_code |= {"-" + ch for ch in short if ch.isalnum()}
 if len(stoad_code) < 3:
     miss("node/main.c", f"cannot read stoad's getopt tables ({sorted(stoad_code)})")
-terms8 = set()
-for term, _ in entries(sections(stoad8, 1).get("OPTIONS", [])):
-    terms8 |= {b for b in bold(term) if b.startswith("-")}
-for o in sorted(stoad_help | stoad_code):
-    if o not in terms8:
-        miss("stoad.8 OPTIONS", f"option {o} is not documented")
-for o in sorted(terms8 - stoad_help - stoad_code):
-    miss("stoad.8 OPTIONS", f"documents {o}, which stoad does not take")
+same_options("stoad.8 OPTIONS", sections(stoad8, 1).get("OPTIONS", []), stoad_help | stoad_code, "stoad")
 
 # ---- the pages build ------------------------------------------------------
 

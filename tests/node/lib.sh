@@ -301,6 +301,29 @@ expect_found() {
   expect_listed "$3"
 }
 
+# pair A B FEDERATION: A founds, B joins and is admitted, B dials A; both
+# daemons run and B is connected.
+pair() {
+  found "$1" "$3"
+  join "$2" "$T/$1.charter"
+  admit "$1" "$2"
+  set_peers "$2" "$1"
+  node_start "$1"
+  node_start "$2"
+  wait_until "$2 to be connected to $1" connected "$2" "$(addr "$1")"
+}
+
+# orgs_jsonl N NAME CC > FILE: N organisations "NAME 0".. of country CC, with
+# a short description each, as JSON Lines for `stoa add --from-json`.
+orgs_jsonl() {
+  python3 -c '
+import json, sys
+n, name, cc = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+for i in range(n):
+    print(json.dumps({"kind": "org", "name": "%s %d" % (name, i), "country": cc, "type": "ngo",
+                      "description": "a cooperative of fishers and market traders, number %d" % i}))' "$@"
+}
+
 # add_org NAME WORD: NAME adds an organisation named after WORD (a word
 # unique to the test); its id in $ID.
 add_org() {

@@ -7,13 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 step "A founds, B joins and is admitted; B dials A"
-found A "Rekey Federation"
-join B "$T/A.charter"
-admit A B
-set_peers B A
-node_start A
-node_start B
-wait_until "B to be connected to A" connected B "$(addr A)"
+pair A B "Rekey Federation"
 add_org B Before
 wait_converged A B
 OLD=$(status_of B 'd["node"]')

@@ -33,12 +33,7 @@ rb0=$(received B)
 rc0=$(received C)
 
 step "A adds $N organisations while running"
-python3 - "$N" >bulk.jsonl <<'EOF'
-import json, sys
-for i in range(int(sys.argv[1])):
-    print(json.dumps({"kind": "org", "name": "Relay organisation %d" % i, "country": "SN",
-                      "type": "ngo", "description": "a cooperative of fishers and traders, number %d" % i}))
-EOF
+orgs_jsonl "$N" "Relay organisation" SN >bulk.jsonl
 ok --home "$T/A" --quiet add --from-json bulk.jsonl
 wait_converged A B C
 

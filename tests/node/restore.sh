@@ -11,24 +11,13 @@
 N=${RESTORE_N:-600}
 
 step "A founds, B joins and is admitted; B dials A"
-found A "Restore Federation"
-join B "$T/A.charter"
-admit A B
-set_peers B A
-node_start A
-node_start B
-wait_until "B to be connected to A" connected B "$(addr A)"
+pair A B "Restore Federation"
 add_org A Aurora
 add_org B Baobab
 wait_converged A B
 
 step "B is backed up while its daemon runs and receives $N records"
-python3 - "$N" >bulk.jsonl <<'EOF'
-import json, sys
-for i in range(int(sys.argv[1])):
-    print(json.dumps({"kind": "org", "name": "Stream organisation %d" % i, "country": "KE",
-                      "type": "ngo", "description": "a savings group of market traders, number %d" % i}))
-EOF
+orgs_jsonl "$N" "Stream organisation" KE >bulk.jsonl
 ok --home "$T/A" --quiet add --from-json bulk.jsonl
 ok --home "$T/B" backup "$T/B.backup"
 echo "    $(head -1 "$OUT")"
