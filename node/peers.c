@@ -30,6 +30,7 @@
 #include "node/node.h"
 #include "proto/err.h"
 #include "proto/mp.h"
+#include "proto/trust.h"
 
 #define BOOK_FILE "peers.book"
 #define BACKOFF_MIN_MS 30000u              /* first retry of a failed address */
@@ -506,6 +507,37 @@ static int drop_cmp(const void *a, const void *b) {
   return x->e->ts < y->e->ts ? -1 : x->e->ts > y->e->ts;
 }
 
+/* The current peer record of every node in the store, learned again: at
+ * start the daemon's follow of the store does it; after a SIGHUP that made
+ * the book larger, this brings back what the smaller book had to refuse. */
+typedef struct relearn_ctx { node *n; store_rd *rd; const trust_state *t; } relearn_ctx;
+
+static int relearn_one(void *vctx, const store_entry *en) {
+  relearn_ctx *x = vctx;
+  const uint8_t *buf;
+  size_t len;
+  rec r;
+  if (!store_get(x->rd, en->hash, &buf, &len) && !rec_decode(buf, len, &r) && x->t &&
+      trust_check(x->t, &r.h) == 0)
+    peers_learn(x->n, &r);
+  return 0;
+}
+
+static void book_relearn(node *n) {
+  store_rd *rd;
+  store_query q;
+  size_t before = n->book->n;
+  memset(&q, 0, sizeof q);
+  q.kind = REC_PEER;
+  q.limit = SIZE_MAX;
+  if (store_rd_begin(n->st, &rd)) return;
+  relearn_ctx x = { n, rd, store_trust(rd) };
+  int e = store_search(rd, &q, relearn_one, &x);
+  store_rd_end(rd);
+  if (e < 0) log_warn("address book: the store's peer records could not be read: %s", stoa_strerror(e));
+  else log_info("address book: %zu address(es) from the store's peer records", n->book->n - before);
+}
+
 void peers_resize(node *n, unsigned size) {
   struct peers_book *b = n->book;
   if (!b || !size || size == b->cap) return;
@@ -530,9 +562,11 @@ void peers_resize(node *n, unsigned size) {
     if (size < b->cap) b->cap = size;
     return;
   }
-  if (size > b->cap) memset(ne + b->cap, 0, (size - b->cap) * sizeof *ne);
+  bool grew = size > b->cap;
+  if (grew) memset(ne + b->cap, 0, (size - b->cap) * sizeof *ne);
   b->e = ne;
   b->cap = size;
+  if (grew) book_relearn(n);
 }
 
 /* A random address among those worth dialing now, weighted: one that

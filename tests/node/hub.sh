@@ -301,6 +301,13 @@ done
 grep -q "address book: 4 address(es) dropped to fit address_book = 16" "$T/n2.log" || fail "n2 did not log the drop"
 echo "    n2 kept the $(wc -w <<<"$DIALED") addresses it dials among 16"
 
+step "SIGHUP with a larger address_book: n2 learns the dropped addresses again from its store"
+printf '\n[node]\naddress_book = 64\n' >>"$T/n2/stoa.ini"
+kill -HUP "${PID[n2]}"
+wait_until "n2's book to hold $N addresses again" book_total "$N"
+grep -q "address book: 4 address(es) from the store's peer records" "$T/n2.log" ||
+  fail "n2 did not log what it learned again"
+
 step "a changed announce spreads as a new version of the node's peer record"
 cat >>"$T/n1/stoa.ini" <<INI
 
