@@ -18,11 +18,17 @@ int cmd_verify(cli *c, int argc, char **argv) {
   (void)argv;
   if (argc != 1) { fprintf(stderr, "usage: stoa verify\n"); return EX_USAGE; }
   if ((x = cli_open(c))) return x;
+  store_rd *rd;
+  store_stats st = { 0 };
+  if (c->tty && !c->quiet && !c->json && !store_rd_begin(c->st, &rd)) {
+    store_stats_get(rd, &st);
+    store_rd_end(rd);
+    fprintf(stderr, "checking %llu records (signatures on every core) and every index...\n",
+            (unsigned long long)st.records);
+  }
   store_problem_cb cb = { problem, c };
   n = store_verify(c->st, &cb);
   if (n < 0) return cli_fail("verify", n);
-  store_rd *rd;
-  store_stats st = { 0 };
   if (!store_rd_begin(c->st, &rd)) { store_stats_get(rd, &st); store_rd_end(rd); }
   if (c->json) cli_json_out(json_pack("{s:I, s:I, s:I, s:I, s:i}", "records", (json_int_t)st.records, "entries",
                                       (json_int_t)st.entries, "pending", (json_int_t)st.pending, "dropped",

@@ -226,7 +226,8 @@ typedef struct store_problem_cb {
 } store_problem_cb;
 /* Re-checks every record's encoding and signature and every index against
  * the records.  Returns the number of problems found (each reported through
- * cb), or an error. */
+ * cb), or an error.  Signatures are checked on one thread per core, so cb
+ * may be called from those threads, never two calls at once. */
 int store_verify(store *s, const store_problem_cb *cb);
 
 #endif
