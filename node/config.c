@@ -113,9 +113,7 @@ static int config__int(const char *v, long lo, long hi, long *out) {
   return 0;
 }
 
-/* The address to listen on: a numeric IPv4 or [IPv6] address and a port
- * (a name would need a resolver at start; "0.0.0.0" or "[::]" for all). */
-static int config__listen(const char *v) {
+int config_listen_valid(const char *v) {
   char host[256];
   int port;
   uint8_t a[16];
@@ -132,7 +130,7 @@ static int on_value(void *user, const char *section, const char *name, const cha
   int port;
   if (!strcmp(section, "node")) {
     if (!strcmp(name, "listen")) {
-      if (*value && config__listen(value)) goto bad;
+      if (*value && config_listen_valid(value)) goto bad;
       snprintf(c->listen, sizeof c->listen, "%s", value);
     } else if (!strcmp(name, "sync_interval")) {
       long v;

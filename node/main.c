@@ -312,22 +312,24 @@ static void on_signal(uv_signal_t *s, int signum) {
 }
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: stoad [--home DIR] [--listen HOST:PORT] [-v | -q]\n\n"
+  fprintf(f, "usage: stoad [--home DIR] [--listen HOST:PORT] [-v | -q] [--check]\n\n"
              "The Stoa daemon: keeps the node's store in step with its peers.\n"
              "The home is --home, else $STOA_HOME, else $XDG_DATA_HOME/stoa.\n"
-             "Settings are read from HOME/stoa.ini (docs/config.md).\n");
+             "Settings are read from HOME/stoa.ini (docs/config.md).\n"
+             "--check: check the settings, the store and the keys, then exit (0: ready).\n");
 }
 
 int main(int argc, char **argv) {
   static node nd;
   node *n = &nd;
   const char *home = NULL, *listen = NULL;
+  bool check = false;
   int e;
   static const struct option opts[] = {
     { "home", required_argument, NULL, 'H' }, { "listen", required_argument, NULL, 'l' },
     { "verbose", no_argument, NULL, 'v' },    { "quiet", no_argument, NULL, 'q' },
     { "version", no_argument, NULL, 'V' },    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
+    { "check", no_argument, NULL, 'C' },      { NULL, 0, NULL, 0 },
   };
   int o;
   /* Large arrays (a sync's lists, up to 32 bytes a record) come and go
@@ -343,6 +345,7 @@ int main(int argc, char **argv) {
     case 'v': cmd_verbose++; break;
     case 'q': cmd_quiet++; break;
     case 'V': printf("stoad %s\n", STOA_VERSION); return 0;
+    case 'C': check = true; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -361,6 +364,10 @@ int main(int argc, char **argv) {
   snprintf(path, sizeof path, "%.4000s/stoa.ini", n->home);
   if (config_load(&n->cfg, path)) return 2;
   memcpy(listen_in_file, n->cfg.listen, sizeof listen_in_file);
+  if (listen && *listen && config_listen_valid(listen)) {
+    fprintf(stderr, "stoad: --listen %s: give a numeric address and a port (0.0.0.0:7420, [::]:7420)\n", listen);
+    return 2;
+  }
   if (listen) snprintf(n->cfg.listen, sizeof n->cfg.listen, "%s", listen);
   log_level_set(n->cfg.log_level);
 
@@ -380,6 +387,13 @@ int main(int argc, char **argv) {
   if (node_key_load(n, NULL)) return 1;
   snprintf(path, sizeof path, "%.4000s/keys/network.pub", n->home);
   if ((e = keys_pub_read(path, n->network))) { log_error("%s: %s", path, stoa_strerror(e)); return 1; }
+  if (check) { /* what a start needs, short of the network */
+    printf("stoad: %s is ready: stoa.ini, the store (%s) and the node key\n", n->home, ch->name);
+    store_close(n->st);
+    sodium_memzero(n->node_sk, sizeof n->node_sk);
+    sodium_memzero(n->noise_priv, sizeof n->noise_priv);
+    return 0;
+  }
 
   n->loop = uv_default_loop();
   if (iblt_sketch_init(&n->sketch, NODE_SKETCH_CAP) || peers_init(n)) { log_error("out of memory"); return 1; }

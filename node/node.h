@@ -88,6 +88,10 @@ int config_load(node_config *c, const char *path);
 void config_defaults(node_config *c);
 /* Splits "host:port" / "[v6]:port".  0 or -1. */
 int config_split_addr(const char *addr, char *host, size_t hcap, int *port);
+/* 0 when addr is what stoad can listen on: a numeric IPv4 or [IPv6]
+ * address and a port (a name would need a resolver at start; "0.0.0.0" or
+ * "[::]" for every interface). */
+int config_listen_valid(const char *addr);
 
 /* ---- connections ------------------------------------------------------------ */
 

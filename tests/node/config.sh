@@ -4,7 +4,8 @@
 # is said and ignored; a home is found as `stoa` finds it, and a directory
 # that holds no node is refused without a store made in it; log_level
 # takes error|warn|info|debug, and a SIGHUP applies a new one; a changed
-# listen address is said to wait for the next start.
+# listen address is said to wait for the next start.  `stoad --check`
+# reports the same problems without starting, and 0 on a ready home.
 . "$(dirname "$0")/lib.sh"
 
 found A "Config Federation"
@@ -40,6 +41,23 @@ limits|handshake_timeout|10s
 limits|max_memory|1T
 EOF
 [ ! -e "$T/A/stoad.sock" ] || fail "a refused start left a control socket"
+
+step "stoad --check says the same, and exits 0 on a home that is ready"
+with_ini node log_level verbose
+run "$STOAD" --home "$T/A" --check
+expect_rc 2
+expect_err_contains "[node] log_level = verbose: invalid value"
+cp "$T/ini.orig" "$INI"
+run "$STOAD" --home "$T/A" --check
+expect_rc 0
+expect_out_contains "is ready"
+run "$STOAD" --home "$T/A" --listen localhost:7420 --check
+expect_rc 2
+expect_err_contains "numeric address"
+run "$STOAD" --home "$T/nothing-here" --check
+expect_rc 1
+expect_err_contains "no node home"
+[ ! -e "$T/A/stoad.sock" ] || fail "--check opened a control socket"
 
 step "an unknown key is said and ignored; peer_rx_rate takes 16k"
 cp "$T/ini.orig" "$INI"
