@@ -211,7 +211,7 @@ int cmd_key(cli *c, int argc, char **argv) {
   uint8_t k[32];
   bool rotate = argc >= 2 && !strcmp(argv[1], "rotate");
   if (argc < 2 || (strcmp(argv[1], "endorse") && strcmp(argv[1], "revoke") && !rotate)) {
-    fprintf(stderr, "usage: stoa key endorse|revoke --role editor|node KEY | key rotate --role editor|node\n");
+    fprintf(stderr, "usage: stoa key endorse|revoke --role editor|node KEY\n       stoa key rotate --role editor|node\n");
     return EX_USAGE;
   }
   for (int i = 2; i < argc; i++) {

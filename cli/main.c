@@ -44,7 +44,7 @@ static const command commands[] = {
   { "federation", cmd_federation, "federation show | charter -o FILE | admit KEY | remove KEY",
     "the federation: charter and membership" },
   { "members", cmd_members, "members", "member networks and who vouched for whom" },
-  { "key", cmd_key, "key endorse|revoke --role editor|node KEY | key rotate --role editor|node",
+  { "key", cmd_key, "key endorse|revoke --role editor|node KEY\n       stoa key rotate --role editor|node",
     "manage this network's keys: endorse or revoke one, or give this home a new one" },
   { "backup", cmd_backup, "backup DIR", "copy this node's keys, settings and records into a new directory DIR" },
   { "restore", cmd_restore, "restore DIR", "make the home (--home, which must be new or empty) again from a backup" },
