@@ -126,6 +126,13 @@ int cmd_backup(cli *c, int argc, char **argv) {
     fprintf(stderr, "stoa backup: %s already exists: give the name of a new directory\n", dir);
     return EX_USAGE;
   }
+  char *slash = strrchr(dir, '/');
+  if (slash && slash != dir) { /* its parents, as restore makes a home's */
+    *slash = 0;
+    e = cli_mkdirs(dir);
+    *slash = '/';
+    if (e) return cli_fail(dir, e);
+  }
   snprintf(tmp, sizeof tmp, "%.4000s.tmp%ld", dir, (long)getpid());
   if (mkdir(tmp, 0700)) return cli_fail(tmp, -errno);
   snprintf(p, sizeof p, "%.4100s/keys", tmp);

@@ -52,6 +52,10 @@ bundle records "$T/bk/records.bundle" >"$T/set.bk"
 cmp -s "$T/set.a" "$T/set.bk" || fail "records.bundle does not hold exactly the home's records"
 ls "$T" | grep -q '\.tmp' && fail "a temporary backup directory was left behind"
 
+step "a backup into a directory whose parents do not exist yet makes them"
+ok --home "$A" --quiet backup "$T/usb/stoa/2026-11-28"
+bundle records "$T/usb/stoa/2026-11-28/records.bundle" | cmp -s - "$T/set.a" || fail "the nested backup's records"
+
 step "backup never writes into a directory that exists"
 mkdir "$T/taken"
 s --home "$A" backup "$T/taken"
