@@ -146,8 +146,6 @@ print("    connections $CONNS, cuts $CUTS (closing $CUTC connection(s))")
 EOF
 
 step "SIGTERM: daemons and proxy exit 0"
-node_stop B
 proxy_stop P
-node_stop A
-check_all_logs
+stop_all
 echo "PASS $TEST_NAME"

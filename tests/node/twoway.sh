@@ -52,8 +52,6 @@ for n in A B; do
 done
 
 step "SIGTERM: daemons and proxy exit 0"
-node_stop B
 proxy_stop P
-node_stop A
-check_all_logs
+stop_all
 echo "PASS $TEST_NAME"
