@@ -50,6 +50,7 @@ static const command commands[] = {
   { "restore", cmd_restore, "restore DIR", "make the home (--home, which must be new or empty) again from a backup" },
   { "verify", cmd_verify, "verify", "re-check every signature and index" },
   { "reindex", cmd_reindex, "reindex", "rebuild every index from the records" },
+  { "compact", cmd_compact, "compact", "give the store's free space back to the disk (stop stoad first)" },
   { "status", cmd_status, "status", "the running daemon: records, peers, what moved (needs stoad)" },
   { "peers", cmd_peers, "peers [--book]", "the daemon's peers and their state, or with --book every address it learned and how each fared (needs stoad)" },
   { "peer", cmd_peer, "peer add|remove HOST:PORT", "add or remove a peer, saved in stoa.ini (needs stoad)" },

@@ -158,6 +158,30 @@ static int open_dbs(store *s, MDB_txn *txn, unsigned flags) {
   return 0;
 }
 
+/* Creates and opens the environment at dir.  Once more after a compaction
+ * (compact.c): a process that waited for one on lock.mdb finds it emptied
+ * and fails with EINVAL; the next attempt lays it out afresh, or fails the
+ * same while another such waiter still holds it. */
+static int env_open(MDB_env **out, const char *dir, size_t map_size, bool read_only) {
+  char lock[4200];
+  struct stat sb;
+  int rc;
+  snprintf(lock, sizeof lock, "%s/lock.mdb", dir);
+  for (int i = 0;; i++) {
+    MDB_env *env;
+    if ((rc = mdb_env_create(&env))) return rc;
+    if (!(rc = mdb_env_set_maxdbs(env, DB__COUNT)) && !(rc = mdb_env_set_maxreaders(env, 254)) &&
+        !(rc = mdb_env_set_mapsize(env, map_size)) &&
+        !(rc = mdb_env_open(env, dir, MDB_NOTLS | (read_only ? MDB_RDONLY : 0), 0600))) {
+      *out = env;
+      return 0;
+    }
+    mdb_env_close(env);
+    if (rc != EINVAL || i == 50 || stat(lock, &sb) || sb.st_size) return rc;
+    usleep(10000);
+  }
+}
+
 /*
  * A store in the current format is opened in a read transaction: commands
  * that only read never take the writer's lock, so they neither wait for a
@@ -175,15 +199,9 @@ int store_open(store **out, const char *dir, const store_opts *o) {
   if (!s->o.map_size) s->o.map_size = (size_t)64 << 20;
   if (!s->o.pending_max) s->o.pending_max = 10000;
   if (mkdir(dir, 0700) && errno != EEXIST) { e = -errno; goto out; }
-  if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, DB__COUNT)) ||
-      (rc = mdb_env_set_maxreaders(s->env, 254))) {
-    e = store__err(rc);
-    goto out;
-  }
   /* A larger map may already have been set by another process: LMDB keeps
    * the larger of the file's and ours. */
-  if ((rc = mdb_env_set_mapsize(s->env, s->o.map_size)) ||
-      (rc = mdb_env_open(s->env, dir, MDB_NOTLS | (s->o.read_only ? MDB_RDONLY : 0), 0600))) {
+  if ((rc = env_open(&s->env, dir, s->o.map_size, s->o.read_only))) {
     e = store__err(rc);
     goto out;
   }
@@ -398,10 +416,7 @@ static int store__revive(store *s) {
   mdb_env_info(s->env, &info);
   mdb_env_close(s->env);
   s->env = NULL;
-  if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, DB__COUNT)) ||
-      (rc = mdb_env_set_maxreaders(s->env, 254)) ||
-      (rc = mdb_env_set_mapsize(s->env, info.me_mapsize)) ||
-      (rc = mdb_env_open(s->env, dir, MDB_NOTLS | (s->o.read_only ? MDB_RDONLY : 0), 0600)) ||
+  if ((rc = env_open(&s->env, dir, info.me_mapsize, s->o.read_only)) ||
       (rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))) {
     if (s->env && rc) { mdb_env_close(s->env); s->env = NULL; }
     return store__err(rc);

@@ -230,4 +230,18 @@ typedef struct store_problem_cb {
  * may be called from those threads, never two calls at once. */
 int store_verify(store *s, const store_problem_cb *cb);
 
+/* Gives the free pages of the store at dir back to the file system: LMDB's
+ * compacting copy is written beside it (dir.compact), checked (every
+ * database has the rows it had) and renamed over the data file.  Only
+ * while no other process has the store open: -EBUSY otherwise, with
+ * holder set to that process when known.  Processes that open the store
+ * meanwhile wait, and then open the new file.  The store must not be open
+ * in this process either. */
+typedef struct store_compact_info {
+  uint64_t before, after; /* bytes of the data file */
+  int holder;
+  bool replaced;          /* the copy took the store's place (even if an error follows) */
+} store_compact_info;
+int store_compact(const char *dir, store_compact_info *info);
+
 #endif

@@ -174,6 +174,33 @@ for mode in once forever; do
   [ "$(cnt failed)" -eq 0 ] || fail "add still fails after 40 operations"
 done
 
+step "the operations of a clean \`stoa compact\` are counted"
+cp -a A A.saved
+faulty 0 once ENOSPC --home A compact
+[ "$RC" -eq 0 ] || fail "compact without a fault failed"
+echo "    one compact: $(cat "$CNT")"
+COPS=$(cnt total)
+[ "$COPS" -ge 2 ] || fail "only $COPS operations counted for compact"
+expect_verified A
+
+# A failing disk while the copy is written or synced: compact fails, the
+# store is the file it was, and no copy is left behind.
+for k in $(seq 1 "$COPS"); do
+  if [ $((k % 2)) -eq 0 ]; then err=EIO; else err=ENOSPC; fi
+  step "compact, $err on operation $k of $COPS"
+  rm -rf C
+  cp -a A.saved C
+  faulty "$k" forever "$err" --home C compact
+  tally
+  expect_failed_cleanly "$err"
+  expect_err_contains "the store was left as it was"
+  cmp -s A.saved/store/data.mdb C/store/data.mdb || fail "the data file changed"
+  [ ! -e C/store.compact ] || fail "the copy was left behind"
+  expect_verified C
+  ok --home C compact
+  expect_verified C
+done
+
 echo "    $RUNS faulted runs; failures injected: write $INJECTED_write, fsync $INJECTED_fsync, commit $INJECTED_commit"
 [ "$INJECTED_write" -gt 0 ] && [ "$INJECTED_fsync" -gt 0 ] && [ "$INJECTED_commit" -gt 0 ] ||
   fail "some class of operation was never failed"

@@ -6,6 +6,8 @@
 # deleted) while A goes on writing.  B restored from the backup, with the
 # same keys, gets from A everything written since the backup, its own
 # lost entry included, and its editor can go on editing that entry.
+# `stoa compact` refuses while the daemon has the store open; once it is
+# stopped, the compacted store holds the same records and syncs on.
 . "$(dirname "$0")/lib.sh"
 
 N=${RESTORE_N:-600}
@@ -51,6 +53,22 @@ ok --home "$T/B" edit "$CEDAR" --city Nairobi
 wait_converged A B
 ok --home "$T/A" show "$CEDAR"
 expect_out_contains "Nairobi"
+
+step "stoa compact refuses while B's daemon has the store open; stopped, B compacts and goes on"
+set_of B "$T/set.b"
+s --home "$T/B" compact
+expect_rc 7
+expect_err_contains "in use by process ${PID[B]}"
+node_stop B
+ok --home "$T/B" compact
+echo "    $(head -1 "$OUT")"
+set_of B "$T/set.b2"
+cmp -s "$T/set.b" "$T/set.b2" || fail "the compacted store does not hold the same records"
+node_start B
+wait_until "B to be connected to A" connected B "$(addr A)"
+add_org A Elm
+ELM=$ID
+wait_until "B to hold A's entry written after the compaction" has_ids B "$ELM"
 
 step "verify, and stop cleanly"
 for n in A B; do ok --home "$T/$n" verify; done
