@@ -25,7 +25,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -102,8 +104,8 @@ static void remove_copy(const char *tmp) {
   rmdir(tmp);
 }
 
-int store_compact(const char *dir, store_compact_info *info) {
-  char lock[4200], data[4200], tmp[4200], tdata[4200], parent[4200];
+int store_compact(const char *where, store_compact_info *info) {
+  char dir[PATH_MAX], lock[4200], data[4200], tmp[4200], tdata[4200], parent[4200];
   struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
   struct stat sb;
   MDB_env *env = NULL;
@@ -111,6 +113,9 @@ int store_compact(const char *dir, store_compact_info *info) {
   int lfd = -1, e = 0, e2;
 
   memset(info, 0, sizeof *info);
+  /* The copy goes beside the real directory (a symbolic link to a store
+   * on another disk included), so that the rename stays on one disk. */
+  if (!realpath(where, dir)) return errno == ENOENT ? STOA_ENOTFOUND : -errno;
   if (!join(lock, sizeof lock, dir, "/lock.mdb") || !join(data, sizeof data, dir, "/data.mdb") ||
       !join(tmp, sizeof tmp, dir, COMPACT_SUFFIX) || !join(tdata, sizeof tdata, tmp, "/data.mdb") ||
       !join(parent, sizeof parent, dir, "/.."))
