@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <limits.h>
 #include <signal.h>
 #include <sodium.h>
@@ -687,4 +688,18 @@ out:
    * what it would have done.  If we are still alive, report it. */
   if (signo != 0) raise(signo);
   return r;
+}
+
+bool keys_home_foreign(const char *home, const char *prog, char *msg, size_t cap) {
+  struct stat sb;
+  if (geteuid() != 0 || stat(home, &sb) || sb.st_uid == 0) return false;
+  const struct passwd *pw = getpwuid(sb.st_uid);
+  char name[64];
+  if (pw && pw->pw_name) snprintf(name, sizeof name, "%s", pw->pw_name);
+  else snprintf(name, sizeof name, "%lu", (unsigned long)sb.st_uid);
+  snprintf(msg, cap,
+           "%s: %s belongs to the user %s: run %s as that user (runuser -u %s -- %s ...); files "
+           "written there as root would lock that user out",
+           prog, home, name, prog, name, prog);
+  return true;
 }

@@ -142,6 +142,12 @@ int keys_fsync_dir(const char *path);
  * header); the Argon2 limits are not looked at. */
 int keys_is_protected(const char *path);
 
+/* When this process runs as root and the home directory belongs to another
+ * user (the service user of stoad), writes the message that says to run
+ * as that user into msg and returns true: a file root creates there (the
+ * store's lock file, a compacted store, a key) would lock that user out. */
+bool keys_home_foreign(const char *home, const char *prog, char *msg, size_t cap);
+
 /* Write the text form of pk, 64 lowercase hex digits, and a NUL into out. */
 void keys_pub_hex(const uint8_t pk[KEYS_PK_LEN],
                   char out[KEYS_PUB_HEX_LEN + 1]);

@@ -133,6 +133,14 @@ int main(int argc, char **argv) {
       else args[n++] = argv[j];
     }
     args[n] = NULL;
+    /* Root on the service user's home: only what goes through the daemon. */
+    char msg[512];
+    if (cmd->fn != cmd_status && cmd->fn != cmd_peers && cmd->fn != cmd_peer && cmd->fn != cmd_sync &&
+        keys_home_foreign(c.home, "stoa", msg, sizeof msg)) {
+      fprintf(stderr, "%s\n", msg);
+      free(args);
+      return EX_FAIL;
+    }
     r = cmd->fn(&c, n, args);
     if (c.wrote) cli_notify_daemon(&c);
     free(args);

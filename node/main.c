@@ -361,6 +361,10 @@ int main(int argc, char **argv) {
   else snprintf(n->home, sizeof n->home, "%.4000s/.local/share/stoa", hh && *hh ? hh : ".");
 
   char path[4200];
+  if (keys_home_foreign(n->home, "stoad", path, sizeof path)) {
+    fprintf(stderr, "%s\n", path);
+    return 1;
+  }
   snprintf(path, sizeof path, "%.4000s/stoa.ini", n->home);
   if (config_load(&n->cfg, path)) return 2;
   memcpy(listen_in_file, n->cfg.listen, sizeof listen_in_file);
