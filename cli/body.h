@@ -131,6 +131,9 @@ typedef struct body_csv_reader {
   FILE *f;
   unsigned long line;                /* line of the next byte, 1-based */
   bool started;                      /* past the byte-order mark */
+  char sep;                          /* ',', ';' or TAB: the first of them
+                                      * outside quotes; 0 until seen */
+  bool utf16;                        /* the file starts with a UTF-16 BOM */
   int npend;
   unsigned char pend[3];
 } body_csv_reader;
@@ -152,7 +155,9 @@ void body_csv_reader_init(body_csv_reader *rd, FILE *f);
 /*
  * Reads the next row: quoted fields with doubled quotes, line breaks inside
  * quotes (a CRLF there is kept as LF), CRLF, LF or CR line ends, a UTF-8 BOM
- * at the start of the file dropped, blank lines skipped.  Returns 1 for a
+ * at the start of the file dropped, blank lines skipped.  Fields are
+ * separated by the first comma, semicolon or tab of the file outside
+ * quotes (rd->sep).  Returns 1 for a
  * row, 0 at the end of the file, STOA_ETOOBIG for a row with more than
  * BODY_CSV_MAX_COLS columns or BODY_CSV_MAX_ROW bytes (the row is consumed,
  * so the next call reads the one after), STOA_EMALFORMED for a quote left

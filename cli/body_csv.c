@@ -21,6 +21,8 @@ void body_csv_reader_init(body_csv_reader *rd, FILE *f) {
   rd->f = f;
   rd->line = 1;
   rd->started = false;
+  rd->sep = 0;
+  rd->utf16 = false;
   rd->npend = 0;
 }
 
@@ -36,7 +38,9 @@ static void body__csv_unget(body_csv_reader *rd, int c) {
     rd->pend[rd->npend++] = (unsigned char)c;
 }
 
-/* Drops a UTF-8 BOM at the start of the file, pushing back what was not. */
+/* Drops a UTF-8 BOM at the start of the file, pushing back what was not;
+ * notes a UTF-16 one (a spreadsheet's "Unicode text"), which the caller
+ * refuses with advice. */
 static void body__csv_bom(body_csv_reader *rd) {
   static const unsigned char bom[3] = {0xef, 0xbb, 0xbf};
   int got[3], k = 0;
@@ -46,7 +50,22 @@ static void body__csv_bom(body_csv_reader *rd) {
     if (got[k - 1] != bom[k - 1]) break;
   }
   if (k == 3 && got[2] == bom[2]) return;
+  if (k == 1 && (got[0] == 0xff || got[0] == 0xfe)) {
+    int d = getc(rd->f);
+    rd->utf16 = d == (got[0] == 0xff ? 0xfe : 0xff);
+    body__csv_unget(rd, d);
+  }
   while (k > 0) body__csv_unget(rd, got[--k]);
+}
+
+/* Whether c separates fields.  The file's separator is the first comma,
+ * semicolon or tab met outside quotes: the header row's, since field names
+ * hold none of them (a spreadsheet set to French or German writes `;`). */
+static bool body__csv_sep(body_csv_reader *rd, int c) {
+  if (rd->sep) return c == rd->sep;
+  if (c != ',' && c != ';' && c != '\t') return false;
+  rd->sep = (char)c;
+  return true;
 }
 
 /* Ends column row->n - 1 at buf[*used].  The limits keep *used inside buf
@@ -118,7 +137,7 @@ int body_csv_read_row(body_csv_reader *rd, body_csv_row *row) {
         st = S_QUOTED;
         break;
       }
-      if (c == ',' || eol) {
+      if (eol || body__csv_sep(rd, c)) {
         body__csv_end_col(row, start, &used);
         if (eol) goto row_end;
         if (row->n == BODY_CSV_MAX_COLS) over = true;

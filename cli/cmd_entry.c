@@ -11,6 +11,7 @@
 #include "cli/body.h"
 #include "cli/cli.h"
 #include "proto/err.h"
+#include "proto/mp.h"
 
 /* Option name -> field: exact, with '-' as '_', or the plural (--theme). */
 static const schema_field *option_field(int kind, const char *opt) {
@@ -263,10 +264,18 @@ static int add_csv(cli *c, pubq *q, int kind, const char *file, const stoa_key *
   body_csv_row *hdr = malloc(sizeof *hdr), *row = malloc(sizeof *row);
   body_kv *kv = malloc(BODY_CSV_MAX_COLS * sizeof *kv);
   int e = 0, got;
+  bool latin = false; /* a cell is not UTF-8 */
   if (!f) { cli_fail(file, -errno); free(hdr); free(row); free(kv); return EX_INVALID; }
   if (!hdr || !row || !kv) { e = STOA_ENOMEM; goto out; }
   body_csv_reader_init(&rd, f);
-  if ((got = body_csv_read_row(&rd, hdr)) <= 0) {
+  got = body_csv_read_row(&rd, hdr);
+  if (rd.utf16) {
+    fprintf(stderr, "stoa: %s is UTF-16 text (a spreadsheet's \"Unicode text\"): save it as \"CSV UTF-8\", "
+                    "or convert it: iconv -f UTF-16 -t UTF-8 %s > converted.csv\n", file, file);
+    (*bad)++;
+    goto out;
+  }
+  if (got <= 0) {
     fprintf(stderr, "stoa: %s: %s\n", file, got == 0 ? "empty file: the first row must name the fields"
                                                      : stoa_strerror(got));
     (*bad)++;
@@ -287,6 +296,8 @@ static int add_csv(cli *c, pubq *q, int kind, const char *file, const stoa_key *
     const char *id;
     body_error why = { "", "" };
     msgpack_sbuffer sb;
+    for (size_t i = 0; i < row->n && !latin; i++)
+      latin = !mp_utf8_valid((const uint8_t *)row->col[i], row->len[i]);
     msgpack_sbuffer_init(&sb);
     if ((e = body_csv_kv(hdr, row, kv, &n, &id, &why)) ||
         (e = body_from_kv(kind, kv, n, &res, &sb, &why)) ||
@@ -305,6 +316,9 @@ static int add_csv(cli *c, pubq *q, int kind, const char *file, const stoa_key *
     fprintf(stderr, "stoa: %s:%lu: %s\n", file, rd.line, stoa_strerror(got));
     (*bad)++;
   }
+  if (latin) /* most often a spreadsheet's own encoding */
+    fprintf(stderr, "stoa: %s is not UTF-8 text: save it as \"CSV UTF-8\", or convert it, for Windows' Western "
+                    "encoding: iconv -f WINDOWS-1252 -t UTF-8 %s > converted.csv\n", file, file);
 out:
   if (f && f != stdin) fclose(f);
   free(hdr);

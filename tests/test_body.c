@@ -764,6 +764,51 @@ static void test_csv_read(void **state) {
   fclose(f);
 }
 
+/* The separator is the first comma, semicolon or tab outside quotes; the
+ * others are then text.  A UTF-16 byte-order mark is noted. */
+static void test_csv_separator(void **state) {
+  (void)state;
+  body_csv_reader rd;
+  FILE *f = MEM("name;themes;note\r\n\"Caf\xc3\xa9; Solidaire\";\"a;b\";Dupont, Jean\r\n");
+  body_csv_reader_init(&rd, f);
+  expect_row(&rd, 1, 3, "name", "themes", "note");
+  assert_int_equal(rd.sep, ';');
+  expect_row(&rd, 2, 3, "Caf\xc3\xa9; Solidaire", "a;b", "Dupont, Jean");
+  fclose(f);
+  f = MEM("name\tcity\nA, B;C\tLyon\n");
+  body_csv_reader_init(&rd, f);
+  expect_row(&rd, 1, 2, "name", "city");
+  expect_row(&rd, 2, 2, "A, B;C", "Lyon");
+  assert_false(rd.utf16);
+  fclose(f);
+  /* in quotes a separator does not count; one column: no separator yet */
+  f = MEM("\"a;b\",c;d\nx\ny,z\n");
+  body_csv_reader_init(&rd, f);
+  expect_row(&rd, 1, 2, "a;b", "c;d");
+  assert_int_equal(rd.sep, ',');
+  fclose(f);
+  f = MEM("name\nOne;Two\n");
+  body_csv_reader_init(&rd, f);
+  expect_row(&rd, 1, 1, "name");
+  assert_int_equal(rd.sep, 0);
+  fclose(f);
+  f = MEM("\xff\xfen\0a\0m\0e\0\n\0");
+  body_csv_reader_init(&rd, f);
+  body_csv_read_row(&rd, &row);
+  assert_true(rd.utf16);
+  fclose(f);
+  f = MEM("\xfe\xff\0n\0a");
+  body_csv_reader_init(&rd, f);
+  body_csv_read_row(&rd, &row);
+  assert_true(rd.utf16);
+  fclose(f);
+  f = MEM("\xff,x\n");
+  body_csv_reader_init(&rd, f);
+  expect_row(&rd, 1, 2, "\xff", "x");
+  assert_false(rd.utf16);
+  fclose(f);
+}
+
 static void test_csv_limits(void **state) {
   (void)state;
   body_csv_reader rd;
@@ -967,6 +1012,7 @@ int main(void) {
     cmocka_unit_test(test_to_json),
     cmocka_unit_test(test_edit),
     cmocka_unit_test(test_csv_read),
+    cmocka_unit_test(test_csv_separator),
     cmocka_unit_test(test_csv_limits),
     cmocka_unit_test(test_csv_write),
     cmocka_unit_test(test_csv_formula),

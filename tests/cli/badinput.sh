@@ -102,6 +102,21 @@ refused 4 big.csv -- add org --from-csv big.csv
 step "invalid UTF-8"
 printf 'name,country,type\nBad\xffName,FR,ngo\n' >bad.csv
 refused 4 bad.csv UTF-8 -- add org --from-csv bad.csv
+# A spreadsheet's own encodings: refused with the conversion to make, which
+# then works.
+printf 'name,country,type\nCaf\xe9 Solidaire,FR,ngo\n' >cp1252.csv
+refused 4 "cp1252.csv is not UTF-8" "iconv -f WINDOWS-1252 -t UTF-8 cp1252.csv" -- add org --from-csv cp1252.csv
+printf 'name\tcountry\ttype\nUnicode Org\tFR\tngo\n' | iconv -f UTF-8 -t UTF-16 >unicode.txt
+refused 4 "unicode.txt is UTF-16" "iconv -f UTF-16 -t UTF-8 unicode.txt" -- add org --from-csv unicode.txt
+for f in cp1252.csv:WINDOWS-1252 unicode.txt:UTF-16; do
+  iconv -f "${f#*:}" -t UTF-8 "${f%%:*}" >converted.csv || fail "iconv ${f#*:}"
+  ok --home "$T/conv" --quiet init --network Conv --no-passphrase --fast-kdf
+  ok --home "$T/conv" add org --from-csv converted.csv
+  ok --home "$T/conv" --json show "$(head -1 "$OUT")"
+  case $f in cp1252*) expect_eq "converted name" "$(json 'd["name"]')" "Café Solidaire" ;;
+             *) expect_eq "converted name" "$(json 'd["name"]')" "Unicode Org" ;; esac
+  rm -rf "$T/conv"
+done
 printf '{"kind":"org","name":"Bad\xffName","country":"FR","type":"ngo"}\n' >bad.json
 refused 4 bad.json -- add --from-json bad.json
 printf '{"kind":"org","name":"Overlong \xc0\xaf","country":"FR","type":"ngo"}\n' >overlong.json

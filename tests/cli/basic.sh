@@ -148,6 +148,23 @@ expect_eq "CSV quoted name" "$(json 'd["name"]')" "Comma, Inc."
 expect_eq "CSV doubled quotes" "$(json 'd["description"]')" 'He said "hi", then left'
 expect_eq "CSV list cell" "$(json '",".join(d["themes"])')" "trafficking,gender"
 
+step "add --from-csv from a spreadsheet set to French or German (;) or saved as tab-separated text"
+printf 'name;country;type;themes;city\r\n"Café; Solidaire";FR;ngo;"remittances;diaspora";Lyon\r\n' >semi.csv
+ok --home "$A" add org --from-csv semi.csv
+SEMI=$(sed -n 1p "$OUT")
+NENT=$((NENT + 1))
+ok --home "$A" --json show "$SEMI"
+expect_eq "; CSV quoted name" "$(json 'd["name"]')" "Café; Solidaire"
+expect_eq "; CSV list cell" "$(json '",".join(d["themes"])')" "remittances,diaspora"
+expect_eq "; CSV last column" "$(json 'd["city"]')" "Lyon"
+printf 'name\tcountry\ttype\tthemes\nTabbed Org\tKE\tngo\tgender;health-workforce\n' >tab.tsv
+ok --home "$A" add org --from-csv tab.tsv
+TAB=$(sed -n 1p "$OUT")
+NENT=$((NENT + 1))
+ok --home "$A" --json show "$TAB"
+expect_eq "TSV name" "$(json 'd["name"]')" "Tabbed Org"
+expect_eq "TSV list cell" "$(json '",".join(d["themes"])')" "gender,health-workforce"
+
 step "ls and its filters"
 ok --home "$A" --json ls --limit 1000
 expect_eq "entries listed" "$(json 'len(d)')" "$NENT"
