@@ -67,6 +67,7 @@ typedef struct body_resolver {
 typedef struct body_formatter {
   void (*ref)(void *ctx, const uint8_t ekey[EKEY_LEN], char *out, size_t cap);
   void *ctx;
+  char sep; /* CSV: the field separator, ',' (or 0), ';' or '\t' */
 } body_formatter;
 
 /*
@@ -166,17 +167,19 @@ void body_csv_reader_init(body_csv_reader *rd, FILE *f);
  */
 int body_csv_read_row(body_csv_reader *rd, body_csv_row *row);
 
-/* Writes one field, quoted when it holds a comma, quote, CR or LF or starts
- * or ends with a space, then ',' or, when `last`, CRLF.  Returns 0 or -EIO. */
-int body_csv_write_field(FILE *f, const char *s, size_t n, bool last);
+/* Writes one field, quoted when it holds the separator sep (',' when 0),
+ * a quote, CR or LF or starts or ends with a space, then sep or, when
+ * `last`, CRLF.  Returns 0 or -EIO. */
+int body_csv_write_field(FILE *f, const char *s, size_t n, char sep, bool last);
 
 /* Writes the header of a `kind` export: "id", then the schema's field names
- * in table order.  Returns 0, STOA_EKIND or -EIO. */
-int body_csv_write_header(FILE *f, int kind);
+ * in table order, separated by sep (',' when 0).  Returns 0, STOA_EKIND or
+ * -EIO. */
+int body_csv_write_header(FILE *f, int kind, char sep);
 
 /*
  * Writes one row under body_csv_write_header's columns: `id` and each field
- * in its text form (lists joined with ';').  Unknown fields have no column
+ * in its text form (lists joined with ';'), separated by fmt->sep.  Unknown fields have no column
  * and are left out: CSV is for spreadsheets, JSON is the lossless export.
  * Returns 0, STOA_EKIND, a decoding error, STOA_ENOMEM or -EIO.
  */

@@ -198,11 +198,12 @@ static long body__csv_guarded(const char *s, size_t n) {
   return k < n && body__csv_formula_char(s[k]) ? (long)k : -1;
 }
 
-int body_csv_write_field(FILE *f, const char *s, size_t n, bool last) {
+int body_csv_write_field(FILE *f, const char *s, size_t n, char sep, bool last) {
   bool guard = body__csv_guarded(s, n) >= 0;
   bool quote = n > 0 && (s[0] == ' ' || s[n - 1] == ' ');
+  if (!sep) sep = ',';
   for (size_t i = 0; i < n && !quote; i++)
-    quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
+    quote = s[i] == sep || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
   if (!quote) {
     if (guard) putc('\'', f);
     fwrite(s, 1, n, f);
@@ -218,18 +219,19 @@ int body_csv_write_field(FILE *f, const char *s, size_t n, bool last) {
     }
     putc('"', f);
   }
-  fputs(last ? "\r\n" : ",", f);
+  if (last) fputs("\r\n", f);
+  else putc(sep, f);
   return ferror(f) ? -EIO : 0;
 }
 
-int body_csv_write_header(FILE *f, int kind) {
+int body_csv_write_header(FILE *f, int kind, char sep) {
   size_t nf;
   const schema_field *fs = schema_fields(kind, &nf);
   int r;
   if (!fs || nf == 0) return STOA_EKIND;
-  if ((r = body_csv_write_field(f, "id", 2, false))) return r;
+  if ((r = body_csv_write_field(f, "id", 2, sep, false))) return r;
   for (size_t j = 0; j < nf; j++)
-    if ((r = body_csv_write_field(f, fs[j].name, strlen(fs[j].name), j + 1 == nf)))
+    if ((r = body_csv_write_field(f, fs[j].name, strlen(fs[j].name), sep, j + 1 == nf)))
       return r;
   return 0;
 }
@@ -276,7 +278,8 @@ int body_csv_write_row(FILE *f, int kind, const char *id, const uint8_t *body,
 
   if (!fs || nf == 0) return STOA_EKIND;
   if ((r = body__open(body, len, &rd, &n))) return r;
-  if ((r = body_csv_write_field(f, id ? id : "", id ? strlen(id) : 0, false))) return r;
+  char sep = fmt ? fmt->sep : 0;
+  if ((r = body_csv_write_field(f, id ? id : "", id ? strlen(id) : 0, sep, false))) return r;
   msgpack_sbuffer_init(&sb);
   for (size_t j = 0; j < nf; j++) {
     sb.size = 0;
@@ -285,7 +288,7 @@ int body_csv_write_row(FILE *f, int kind, const char *id, const uint8_t *body,
       if (r < 0) goto out;
       if (r > 0) sb.size = 0;
     }
-    if ((r = body_csv_write_field(f, sb.size ? sb.data : "", sb.size, j + 1 == nf)))
+    if ((r = body_csv_write_field(f, sb.size ? sb.data : "", sb.size, sep, j + 1 == nf)))
       goto out;
   }
 out:

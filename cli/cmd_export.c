@@ -285,7 +285,7 @@ static int parse_since(const char *s, uint64_t *ms) {
   return 0;
 }
 
-typedef struct exp_plain { FILE *f; int format; store_rd *rd; int kind; int err; size_t count; } exp_plain;
+typedef struct exp_plain { FILE *f; int format; store_rd *rd; int kind; int err; size_t count; char sep; } exp_plain;
 
 static void ref_fmt(void *ctx, const uint8_t ekey[EKEY_LEN], char *out, size_t cap) {
   (void)ctx;
@@ -308,7 +308,7 @@ static int exp_entry(void *vctx, const store_entry *en) {
     json_decref(o);
   } else {
     char id[33];
-    body_formatter fmt = { ref_fmt, NULL };
+    body_formatter fmt = { ref_fmt, NULL, x->sep };
     cli_id(en->ekey, id);
     if (body_csv_write_row(x->f, r.h.kind, id, r.body, r.body_len, &fmt)) x->err = -EIO;
   }
@@ -371,8 +371,10 @@ int cli_export_all(cli *c, const char *path, size_t *count) {
 }
 
 int cmd_export(cli *c, int argc, char **argv) {
-  const char *out = NULL, *fmt = "bundle", *sketch = NULL, *since = NULL, *maxs = NULL;
+  const char *out = NULL, *fmt = "bundle", *sketch = NULL, *since = NULL, *maxs = NULL, *sepname = NULL;
   int kind = 0, x, e = 0;
+  bool bom = false;
+  char sep = ',';
   exp_sel sel = { SEL_ALL, 0, NULL, 0 };
   exp_out o;
   uint8_t *give = NULL;
@@ -385,6 +387,8 @@ int cmd_export(cli *c, int argc, char **argv) {
     else if (cli_opt(argc, argv, &i, "--for", &v)) sketch = v;
     else if (cli_opt(argc, argv, &i, "--since", &v)) since = v;
     else if (cli_opt(argc, argv, &i, "--max-size", &v)) maxs = v;
+    else if (cli_opt(argc, argv, &i, "--separator", &v)) sepname = v;
+    else if (cli_flag(argv, i, "--bom")) bom = true;
     else if (cli_opt(argc, argv, &i, "--kind", &v)) {
       kind = rec_kind_from_name(v, strlen(v));
       if (!rec_kind_is_entry(kind)) { fprintf(stderr, "stoa export: --kind must be org, actor or practice\n"); return EX_USAGE; }
@@ -393,6 +397,15 @@ int cmd_export(cli *c, int argc, char **argv) {
   int format = !strcmp(fmt, "bundle") ? 0 : !strcmp(fmt, "jsonl") ? 1 : !strcmp(fmt, "csv") ? 2 : -1;
   if (format < 0) { fprintf(stderr, "stoa export: --format is bundle, jsonl or csv\n"); return EX_USAGE; }
   if (format == 2 && !kind) { fprintf(stderr, "stoa export: CSV needs --kind (one table per kind)\n"); return EX_USAGE; }
+  if ((sepname || bom) && format != 2) {
+    fprintf(stderr, "stoa export: --separator and --bom are for --format csv\n");
+    return EX_USAGE;
+  }
+  if (sepname) {
+    if (!strcmp(sepname, ",") || !strcmp(sepname, ";")) sep = sepname[0];
+    else if (!strcmp(sepname, "tab")) sep = '\t';
+    else { fprintf(stderr, "stoa export: --separator is ',', ';' or tab, not '%s'\n", sepname); return EX_USAGE; }
+  }
   if (format && (sketch || since || maxs)) {
     fprintf(stderr, "stoa export: --for, --since and --max-size make bundles, not %s\n", fmt);
     return EX_USAGE;
@@ -458,12 +471,14 @@ int cmd_export(cli *c, int argc, char **argv) {
     e = exp_bundle(rd, &o, &sel, f);
     count = o.count;
   } else {
-    exp_plain ctx = { f, format, rd, kind, 0, 0 };
+    exp_plain ctx = { f, format, rd, kind, 0, 0, sep };
     store_query q;
     memset(&q, 0, sizeof q);
     q.kind = kind;
     q.limit = SIZE_MAX;
-    if (format == 2) e = body_csv_write_header(f, kind);
+    /* A spreadsheet reads UTF-8 as its own encoding unless a BOM says. */
+    if (format == 2 && bom && fputs("\xef\xbb\xbf", f) == EOF) e = -EIO;
+    if (format == 2 && !e) e = body_csv_write_header(f, kind, sep);
     if (!e) {
       int n = store_search(rd, &q, exp_entry, &ctx);
       e = n < 0 ? n : ctx.err;

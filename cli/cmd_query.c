@@ -18,7 +18,7 @@ static void ref_fmt(void *ctx, const uint8_t ekey[EKEY_LEN], char *out, size_t c
 /* A JSON object for one record: metadata and its body. */
 json_t *record_json(const rec *r, const store_entry *en) {
   char id[33], owner[65], signer[65], hash[65], t[32];
-  body_formatter fmt = { ref_fmt, NULL };
+  body_formatter fmt = { ref_fmt, NULL, 0 };
   cli_hex(r->h.id, ID_LEN, id);
   cli_hex(r->h.owner, KEY_LEN, owner);
   cli_hex(r->h.signer, KEY_LEN, signer);

@@ -36,7 +36,7 @@ static const command commands[] = {
   { "search", cmd_search, "search TEXT [--kind K] [--country CC] [--theme T] [--limit N] [--offset N]",
     "full-text search (accents and case do not matter)" },
   { "export", cmd_export, "export [-o FILE] [--format bundle|jsonl|csv] [--kind K]\n"
-    "          [--for SKETCH | --since DATE] [--max-size SIZE]",
+    "          [--for SKETCH | --since DATE] [--max-size SIZE] [--separator ,|;|tab] [--bom]",
     "write a bundle of signed records, or plain data" },
   { "import", cmd_import, "import [--progress] FILE...", "verify and store the records of bundles (parts in any order)" },
   { "sketch", cmd_sketch, "sketch -o FILE [--symbols K | --differences D]",

@@ -567,7 +567,7 @@ static void test_to_json(void **state) {
   assert_int_equal(json_integer_value(json_object_get(j, "x_neg")), -70000);
   json_decref(j);
 
-  body_formatter f = {fmt_ref, "org"};
+  body_formatter f = {fmt_ref, "org", 0};
   j = body_to_json(REC_ERASE, (uint8_t *)sb.data, sb.size, &f);
   assert_json_str(j, "target", "org:7f");
   json_decref(j);
@@ -855,7 +855,7 @@ static void test_csv_write(void **state) {
   FILE *f = open_memstream(&buf, &len);
   assert_non_null(f);
   for (size_t i = 0; i < nf; i++)
-    assert_int_equal(body_csv_write_field(f, fields[i], strlen(fields[i]), i + 1 == nf), 0);
+    assert_int_equal(body_csv_write_field(f, fields[i], strlen(fields[i]), 0, i + 1 == nf), 0);
   fclose(f);
   assert_string_equal(buf, "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\" lead\","
                            "\"trail \",,\"cr\r\",\"\"\"\",é\r\n");
@@ -883,9 +883,9 @@ static void test_csv_formula(void **state) {
   FILE *f = open_memstream(&buf, &len);
   assert_non_null(f);
   for (size_t i = 0; i < NF; i++)
-    assert_int_equal(body_csv_write_field(f, "h", 1, i + 1 == NF), 0);
+    assert_int_equal(body_csv_write_field(f, "h", 1, 0, i + 1 == NF), 0);
   for (size_t i = 0; i < NF; i++)
-    assert_int_equal(body_csv_write_field(f, fields[i], strlen(fields[i]), i + 1 == NF), 0);
+    assert_int_equal(body_csv_write_field(f, fields[i], strlen(fields[i]), 0, i + 1 == NF), 0);
   fclose(f);
   const char *data = strstr(buf, "\r\n") + 2;
   assert_string_equal(data, "'=1+2,'+30 210 0000000,'-5,'@SUM(A1),'\tx,\"'\rx\",''=x,'''+y,"
@@ -919,7 +919,7 @@ static void test_csv_formula(void **state) {
   assert_int_equal(body_from_kv(REC_ORG, kv, 6, &res, &sb, &err), 0);
   buf = NULL;
   f = open_memstream(&buf, &len);
-  assert_int_equal(body_csv_write_header(f, REC_ORG), 0);
+  assert_int_equal(body_csv_write_header(f, REC_ORG, 0), 0);
   assert_int_equal(body_csv_write_row(f, REC_ORG, "abc", (uint8_t *)sb.data, sb.size, NULL), 0);
   fclose(f);
   assert_non_null(strstr(buf, "\"'=HYPERLINK("));
@@ -954,12 +954,12 @@ static void test_csv_roundtrip(void **state) {
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
-  assert_int_equal(body_csv_write_header(f, REC_ORG), 0);
+  assert_int_equal(body_csv_write_header(f, REC_ORG, 0), 0);
   assert_int_equal(body_csv_write_row(f, REC_ORG, "abc", (uint8_t *)sb.data, sb.size, NULL), 0);
   assert_int_equal(body_csv_write_row(f, REC_ORG, "", (const uint8_t *)"\x80", 1, NULL), 0);
   assert_int_equal(body_csv_write_row(f, REC_ORG, "x", (const uint8_t *)"\x81", 1, NULL),
                    STOA_ETRUNCATED);
-  assert_int_equal(body_csv_write_header(f, 99), STOA_EKIND);
+  assert_int_equal(body_csv_write_header(f, 99, 0), STOA_EKIND);
   fclose(f);
   assert_non_null(strstr(buf, "id,name,country,type,themes,languages,website,email,phone,"
                               "city,description,founded,member_of\r\n"));

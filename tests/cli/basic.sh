@@ -295,6 +295,31 @@ expect_rc 2
 # The CSV export reads back in as the same entries (a new copy of each).
 ok --home "$A" export --format csv --kind practice -o prac.csv
 [ -s prac.csv ] || fail "export -o wrote nothing"
+# For a spreadsheet set to French or German: ';' and a BOM (without it, the
+# spreadsheet reads UTF-8 as its own encoding); the same cells, and it
+# reads back in as the same entries.
+ok --home "$A" export --format csv --kind org --separator ';' --bom -o excel.csv
+[ "$(head -c 3 excel.csv | od -An -tx1 | tr -d ' ')" = efbbbf ] || fail "no BOM"
+python3 - excel.csv "$OUT" "$ORG" <<'EOF' || fail "the ; export differs from the , one"
+import csv, sys
+semi = list(csv.reader(open(sys.argv[1], encoding="utf-8-sig", newline=""), delimiter=";"))
+assert semi[0][:4] == ["id", "name", "country", "type"], semi[0]
+byid = {r[0]: dict(zip(semi[0], r)) for r in semi[1:]}
+assert byid[sys.argv[3]]["name"] == "Société Générale des Migrants"
+assert sorted(byid[sys.argv[3]]["themes"].split(";")) == ["climate", "diaspora", "gender", "remittances"]
+assert all(len(r) == len(semi[0]) for r in semi)
+EOF
+ok --home "$T/excel" --quiet init --network Excel --no-passphrase --fast-kdf
+ok --home "$T/excel" add org --from-csv excel.csv
+ok --home "$T/excel" --json search societe
+expect_eq "entries found after the ; round trip" "$(json 'len(d)')" 1
+expect_eq "themes after the ; round trip" "$(json '",".join(sorted(d[0]["themes"]))')" "climate,diaspora,gender,remittances"
+ok --home "$A" export --format csv --kind org --separator tab -o tab.csv
+[ "$(head -1 tab.csv | cut -f2)" = name ] || fail "tab-separated header: $(head -1 tab.csv)"
+s --home "$A" export --format csv --kind org --separator '|'
+expect_rc 2
+s --home "$A" export --format jsonl --bom
+expect_rc 2
 
 step "export a bundle and import it back: everything known"
 ok --home "$A" export -o all.bdl

@@ -55,7 +55,7 @@ static inline void fuzz_why_ok(const body_error *why) {
  */
 static inline void fuzz_body_built(int kind, const uint8_t *body, size_t len) {
   static FILE *devnull;
-  body_formatter fmt = { fuzz_fmt_ref, NULL };
+  body_formatter fmt = { fuzz_fmt_ref, NULL, 0 };
   body_error why = { "", "" };
   msgpack_sbuffer sb;
   json_t *j;
