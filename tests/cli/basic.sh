@@ -149,21 +149,20 @@ expect_eq "CSV doubled quotes" "$(json 'd["description"]')" 'He said "hi", then 
 expect_eq "CSV list cell" "$(json '",".join(d["themes"])')" "trafficking,gender"
 
 step "add --from-csv from a spreadsheet set to French or German (;) or saved as tab-separated text"
+# csv_one FILE NAME THEMES: FILE adds one org, shown with that name and
+# those themes (comma-joined); $OUT is then its `show --json`.
+csv_one() {
+  ok --home "$A" add org --from-csv "$1"
+  ok --home "$A" --json show "$(sed -n 1p "$OUT")"
+  NENT=$((NENT + 1))
+  expect_eq "$1: name" "$(json 'd["name"]')" "$2"
+  expect_eq "$1: list cell" "$(json '",".join(d["themes"])')" "$3"
+}
 printf 'name;country;type;themes;city\r\n"Café; Solidaire";FR;ngo;"remittances;diaspora";Lyon\r\n' >semi.csv
-ok --home "$A" add org --from-csv semi.csv
-SEMI=$(sed -n 1p "$OUT")
-NENT=$((NENT + 1))
-ok --home "$A" --json show "$SEMI"
-expect_eq "; CSV quoted name" "$(json 'd["name"]')" "Café; Solidaire"
-expect_eq "; CSV list cell" "$(json '",".join(d["themes"])')" "remittances,diaspora"
+csv_one semi.csv "Café; Solidaire" remittances,diaspora
 expect_eq "; CSV last column" "$(json 'd["city"]')" "Lyon"
 printf 'name\tcountry\ttype\tthemes\nTabbed Org\tKE\tngo\tgender;health-workforce\n' >tab.tsv
-ok --home "$A" add org --from-csv tab.tsv
-TAB=$(sed -n 1p "$OUT")
-NENT=$((NENT + 1))
-ok --home "$A" --json show "$TAB"
-expect_eq "TSV name" "$(json 'd["name"]')" "Tabbed Org"
-expect_eq "TSV list cell" "$(json '",".join(d["themes"])')" "gender,health-workforce"
+csv_one tab.tsv "Tabbed Org" gender,health-workforce
 
 step "ls and its filters"
 ok --home "$A" --json ls --limit 1000
