@@ -158,12 +158,12 @@ void body_csv_reader_init(body_csv_reader *rd, FILE *f);
  * quotes (a CRLF there is kept as LF), CRLF, LF or CR line ends, a UTF-8 BOM
  * at the start of the file dropped, blank lines skipped.  Fields are
  * separated by the first comma, semicolon or tab of the file outside
- * quotes (rd->sep).  Returns 1 for a
- * row, 0 at the end of the file, STOA_ETOOBIG for a row with more than
- * BODY_CSV_MAX_COLS columns or BODY_CSV_MAX_ROW bytes (the row is consumed,
- * so the next call reads the one after), STOA_EMALFORMED for a quote left
- * open at the end of the file, text after a closing quote or a NUL byte,
- * -EIO on a read error.  row->line is set in every case.
+ * quotes (rd->sep).  Returns 1 for a row, 0 at the end of the file,
+ * STOA_ETOOBIG for a row with more than BODY_CSV_MAX_COLS columns or
+ * BODY_CSV_MAX_ROW bytes (the row is consumed, so the next call reads the
+ * one after), STOA_EMALFORMED for a quote left open at the end of the
+ * file, text after a closing quote or a NUL byte, -EIO on a read error.
+ * row->line is set in every case.
  */
 int body_csv_read_row(body_csv_reader *rd, body_csv_row *row);
 
@@ -179,8 +179,9 @@ int body_csv_write_header(FILE *f, int kind, char sep);
 
 /*
  * Writes one row under body_csv_write_header's columns: `id` and each field
- * in its text form (lists joined with ';'), separated by fmt->sep.  Unknown fields have no column
- * and are left out: CSV is for spreadsheets, JSON is the lossless export.
+ * in its text form (lists joined with ';'), separated by fmt->sep.  Unknown
+ * fields have no column and are left out: CSV is for spreadsheets, JSON is
+ * the lossless export.
  * Returns 0, STOA_EKIND, a decoding error, STOA_ENOMEM or -EIO.
  */
 int body_csv_write_row(FILE *f, int kind, const char *id, const uint8_t *body,

@@ -10,8 +10,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
