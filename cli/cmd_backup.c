@@ -160,15 +160,50 @@ fail:
 }
 
 /* 0 when path does not exist or is an empty directory. */
+#define INSIDE_TMP ".restore-" /* a home built inside the home: below */
+
+/* 0 when path does not exist or is an empty directory (what an
+ * interrupted restore left inside it, INSIDE_TMP*, does not count). */
 static int dir_free(const char *path) {
   DIR *d = opendir(path);
   struct dirent *de;
   int e = 0;
   if (!d) return errno == ENOENT ? 0 : -errno;
   while ((de = readdir(d)))
-    if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) { e = -EEXIST; break; }
+    if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+        strncmp(de->d_name, INSIDE_TMP, sizeof INSIDE_TMP - 1)) {
+      e = -EEXIST;
+      break;
+    }
   closedir(d);
   return e;
+}
+
+/* Removes what interrupted restores left inside home. */
+static void inside_leftovers(const char *home) {
+  char p[PATH_LEN];
+  DIR *d = opendir(home);
+  struct dirent *de;
+  if (!d) return;
+  while ((de = readdir(d)))
+    if (!strncmp(de->d_name, INSIDE_TMP, sizeof INSIDE_TMP - 1)) {
+      snprintf(p, sizeof p, "%.3900s/%.200s", home, de->d_name);
+      cli_rmtree(p);
+    }
+  closedir(d);
+}
+
+/* Moves the entries of tmp (a home built inside home) up into home, the
+ * store last: until it is there, the home is no home to stoa and stoad. */
+static int inside_move(const char *tmp, const char *home) {
+  static const char *const names[] = { "keys", "stoa.ini", "charter.stoa", "store" };
+  char from[PATH_LEN], to[PATH_LEN];
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+    snprintf(from, sizeof from, "%.4000s/%s", tmp, names[i]);
+    snprintf(to, sizeof to, "%.4000s/%s", home, names[i]);
+    if (rename(from, to) && errno != ENOENT) return -errno;
+  }
+  return rmdir(tmp) ? -errno : 0;
 }
 
 /* The secret keys copied into home match their public halves (a key that
@@ -229,7 +264,7 @@ int cmd_restore(cli *c, int argc, char **argv) {
   uint8_t *cbuf = NULL;
   size_t clen;
   charter ch;
-  bool no_net, tmp_made = false;
+  bool no_net, tmp_made = false, inside = false;
   store_stats st;
   store_rd *rd;
   int x = 0, imp, e;
@@ -265,7 +300,16 @@ int cmd_restore(cli *c, int argc, char **argv) {
     if (e) { x = cli_fail(home, e); goto out; }
   }
   snprintf(tmp, sizeof tmp, "%.4000s.restore%ld", home, (long)getpid());
-  if (mkdir(tmp, 0700)) { x = cli_fail(tmp, -errno); goto out; }
+  if (mkdir(tmp, 0700)) {
+    /* A service user may own its (empty) home but not the directory it is
+     * in (/var/lib): the new home is then made inside it. */
+    e = -errno;
+    if ((e != -EACCES && e != -EPERM && e != -EROFS) || access(home, W_OK)) { x = cli_fail(tmp, e); goto out; }
+    inside_leftovers(home);
+    snprintf(tmp, sizeof tmp, "%.4000s/" INSIDE_TMP "%ld", home, (long)getpid());
+    if (mkdir(tmp, 0700)) { x = cli_fail(tmp, -errno); goto out; }
+    inside = true;
+  }
   tmp_made = true;
   snprintf(p, sizeof p, "%.4100s/keys", tmp);
   if (mkdir(p, 0700)) { x = cli_fail(p, -errno); goto out; }
@@ -298,7 +342,10 @@ int cmd_restore(cli *c, int argc, char **argv) {
   store_close(c->st);
   c->st = NULL;
   if ((e = sync_names(tmp))) { x = cli_fail(tmp, e); goto out; }
-  if (rename(tmp, home)) { x = cli_fail(home, -errno); goto out; }
+  if (inside ? (e = inside_move(tmp, home)) != 0 : rename(tmp, home) && (e = -errno)) {
+    x = cli_fail(home, e);
+    goto out;
+  }
   tmp_made = false;
   if ((e = keys_fsync_dir(home))) { x = cli_fail(home, e); goto out; }
   if (c->json) {

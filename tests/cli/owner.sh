@@ -3,7 +3,8 @@
 # stoad runs as): `stoa` refuses every command that opens the home's files
 # (a lock file, a compacted store or a key written as root would lock that
 # user out) and says to run it as that user; nothing is written. Commands
-# that only talk to the daemon still run, and so does stoa as the owner.
+# that only talk to the daemon still run, and so does stoa as the owner,
+# who can restore into its empty home in a directory it cannot write.
 # `stoad` refuses to start there as root. Skipped (77) unless run as root.
 . "$(dirname "$0")/lib.sh"
 
@@ -18,7 +19,8 @@ ok --home "$H" --quiet init --network "Service" --no-passphrase --fast-kdf
 ok --home "$H" add org --name "Coopérative Test" --country FR --type ngo
 ID=$(head -1 "$OUT")
 snapshot "$H" "$T/before"
-chown -R "$U" "$H"
+ok --home "$H" --quiet backup "$T/saved"
+chown -R "$U" "$H" "$T/saved"
 chmod 711 "$T"
 
 step "root is refused, and writes nothing"
@@ -51,6 +53,22 @@ if runuser -u "$U" -- test -x "$STOA"; then
   run runuser -u "$U" -- "$STOA" --home "$H" show "$ID"
   [ "$RC" -eq 0 ] || fail "$U cannot read its own home"
   expect_out_contains "Coopérative Test"
+
+  step "the service user restores into its empty home in a directory it cannot write"
+  mkdir -m 755 "$T/srv"
+  install -d -m 700 -o "$U" "$T/srv/home" "$T/srv/other"
+  install -d -o "$U" "$T/srv/home/.restore-99" # an interrupted restore's
+  run runuser -u "$U" -- "$STOA" --home "$T/srv/home" restore "$T/saved"
+  [ "$RC" -eq 0 ] || fail "$U cannot restore into its home"
+  compgen -G "$T/srv/home/.restore-*" >/dev/null && fail "a temporary home was left inside"
+  [ -z "$(find "$T/srv/home" ! -user "$U")" ] || fail "files not $U's: $(find "$T/srv/home" ! -user "$U")"
+  run runuser -u "$U" -- "$STOA" --home "$T/srv/home" show "$ID"
+  [ "$RC" -eq 0 ] || fail "the restored home does not read"
+  expect_out_contains "Coopérative Test"
+  cp -a "$T/saved" "$T/bad" && echo junk >"$T/bad/keys/editor.pub" # refused once copied
+  run runuser -u "$U" -- "$STOA" --home "$T/srv/other" restore "$T/bad"
+  expect_nonzero
+  [ -z "$(ls -A "$T/srv/other")" ] || fail "a refused restore left $(ls -A "$T/srv/other")"
   chown root "$T"
 else
   echo "    ($U cannot run $STOA from here: not checked)"
