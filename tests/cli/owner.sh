@@ -48,7 +48,7 @@ expect_rc 1
 [ -z "$(find "$H" -user root)" ] || fail "stoad wrote into the home as root"
 
 step "the owner itself is served"
-if runuser -u "$U" -- "$STOA" --version >/dev/null 2>&1; then
+if runuser -u "$U" -- "$STOA" --version >/dev/null 2>&1 && runuser -u "$U" -- test -r "$H/stoa.ini"; then
   chown "$U" "$T"
   run runuser -u "$U" -- "$STOA" --home "$H" show "$ID"
   [ "$RC" -eq 0 ] || fail "$U cannot read its own home"
@@ -71,7 +71,7 @@ if runuser -u "$U" -- "$STOA" --version >/dev/null 2>&1; then
   [ -z "$(ls -A "$T/srv/other")" ] || fail "a refused restore left $(ls -A "$T/srv/other")"
   chown root "$T"
 else
-  echo "    ($U cannot run $STOA here (its path, or a wrapper writing as root): not checked)"
+  echo "    ($U cannot run $STOA or reach $H here (a directory above it, or a wrapper writing as root): not checked)"
 fi
 
 step "given back to root, the home holds what it held"
