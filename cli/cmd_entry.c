@@ -296,14 +296,14 @@ static int add_csv(cli *c, pubq *q, int kind, const char *file, const stoa_key *
     const char *id;
     body_error why = { "", "" };
     msgpack_sbuffer sb;
-    for (size_t i = 0; i < row->n && !latin; i++)
-      latin = !mp_utf8_valid((const uint8_t *)row->col[i], row->len[i]);
     msgpack_sbuffer_init(&sb);
     if ((e = body_csv_kv(hdr, row, kv, &n, &id, &why)) ||
         (e = body_from_kv(kind, kv, n, &res, &sb, &why)) ||
         (e = schema_check(kind, (uint8_t *)sb.data, sb.size, &why))) {
       fprintf(stderr, "stoa: %s:%lu: %s: %s\n", file, row->line, why.field[0] ? why.field : "row",
               why.msg[0] ? why.msg : stoa_strerror(e));
+      for (size_t i = 0; i < row->n && !latin; i++) /* why, when it is the encoding */
+        latin = !mp_utf8_valid((const uint8_t *)row->col[i], row->len[i]);
       (*bad)++;
       e = 0;
     } else if ((e = pubq_add(c, q, kind, (uint8_t *)sb.data, sb.size, ed, owner, NULL))) {
